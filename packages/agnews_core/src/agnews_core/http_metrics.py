@@ -1,0 +1,72 @@
+"""Prometheus request metrics for any ASGI app (gateway and inference share them).
+
+Routes are labelled by their template (/v1/jobs/{job_id}), never the raw path, so label cardinality stays
+bounded whatever clients send.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class HttpMetrics:
+    """Request counter and latency histogram, registered on a given registry."""
+
+    def __init__(self, service: str, registry: CollectorRegistry) -> None:
+        self.service = service
+        self.registry = registry
+        self.requests = Counter(
+            "agnews_http_requests_total",
+            "HTTP requests handled, by route template and status.",
+            ["service", "route", "method", "status"],
+            registry=registry,
+        )
+        self.latency = Histogram(
+            "agnews_http_request_duration_seconds",
+            "HTTP request latency, by route template.",
+            ["service", "route", "method"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+
+    def observe(self, route: str, method: str, status: int, seconds: float) -> None:
+        self.requests.labels(self.service, route, method, str(status)).inc()
+        self.latency.labels(self.service, route, method).observe(seconds)
+
+
+class MetricsMiddleware:
+    """Pure ASGI middleware (no BaseHTTPMiddleware: it would buffer streaming responses)."""
+
+    def __init__(self, app: Any, metrics: HttpMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def send_wrapper(message: dict[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            self.metrics.observe(template, scope.get("method", ""), status, time.perf_counter() - start)
+
+
+def metrics_response_body(registry: CollectorRegistry) -> tuple[bytes, str]:
+    """Body and content type of a /metrics response."""
+    return generate_latest(registry), CONTENT_TYPE_LATEST

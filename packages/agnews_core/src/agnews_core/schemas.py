@@ -1,0 +1,134 @@
+"""Request and response models of the public API, shared by gateway, inference, workers and tests."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from agnews_core.text import model_input
+
+
+class Article(BaseModel):
+    """A news article as AG News has it."""
+
+    title: str = ""
+    description: str = ""
+
+
+class ClassifyRequest(BaseModel):
+    """Either free `texts` or structured `articles`, not both."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"texts": ["Federer wins his fifth Wimbledon title after a five-set final."]},
+                {"articles": [{"title": "Oil prices climb", "description": "Crude rose 3% as supply fears grew."}]},
+            ]
+        }
+    )
+
+    texts: list[str] | None = None
+    articles: list[Article] | None = None
+
+    @model_validator(mode="after")
+    def _one_of(self) -> ClassifyRequest:
+        if (self.texts is None) == (self.articles is None):
+            raise ValueError("send exactly one of 'texts' or 'articles'")
+        if not self.items_count():
+            raise ValueError("send at least one text or article")
+        return self
+
+    def items_count(self) -> int:
+        return len(self.texts if self.texts is not None else self.articles or [])
+
+    def model_inputs(self) -> list[str]:
+        """Model input for each item, through the shared text function."""
+        if self.texts is not None:
+            return [model_input(t) for t in self.texts]
+        return [model_input(a.title, a.description) for a in self.articles or []]
+
+
+class Prediction(BaseModel):
+    label: str
+    label_id: int = Field(description="1-4, as in the AG News dataset")
+    scores: dict[str, float]
+
+
+class ClassifyResponse(BaseModel):
+    model_version: str
+    predictions: list[Prediction]
+
+
+class JobType(StrEnum):
+    BATCH = "batch"
+    TRAINING = "training"
+
+
+class JobState(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        return self in (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED)
+
+
+class JobProgress(BaseModel):
+    fraction: float = Field(0.0, ge=0.0, le=1.0)
+    message: str = ""
+
+
+class Job(BaseModel):
+    id: str
+    type: JobType
+    state: JobState
+    progress: JobProgress = Field(default_factory=JobProgress)
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    result: dict[str, Any] | None = None
+    error: str | None = None
+
+
+class JobList(BaseModel):
+    jobs: list[Job]
+
+
+class TrainingJobRequest(BaseModel):
+    """Knobs of a queued pipeline run (same names as `agnews-train run`)."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"preset": "tfidf"}, {"preset": "minilm", "time_budget_min": 30}]}
+    )
+
+    preset: str = Field("minilm", description="tfidf, minilm, sbert, roberta, bert, albert, xlnet, or a model path")
+    data: str | None = Field(None, description="data source; default: the trainer's configured data")
+    time_budget_min: float | None = Field(None, gt=0, le=24 * 60)
+    max_train_samples: int | None = Field(None, gt=0)
+    epochs: float | None = Field(None, gt=0, le=100)
+    max_steps: int | None = Field(None, gt=0)
+
+
+class ModelInfo(BaseModel):
+    version: str
+    kind: str
+    preset: str
+    created_at: datetime
+    is_champion: bool
+    metrics: dict[str, Any]
+
+
+class ModelList(BaseModel):
+    champion: str | None
+    models: list[ModelInfo]
+
+
+class ChampionResponse(BaseModel):
+    champion: str
