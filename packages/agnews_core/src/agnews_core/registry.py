@@ -8,6 +8,7 @@ Guarantees a reader can rely on:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
 import shutil
@@ -211,49 +212,60 @@ class ModelRegistry:
         self, candidate: ModelManifest, metric: str = "accuracy", min_delta: float = 0.0
     ) -> PromotionDecision:
         """Promote `candidate` only if it beats the champion by `metric` on the same test data (same hash)."""
-        decision: PromotionDecision | None = None
+        decisions: list[PromotionDecision] = []
 
         def make(current: ChampionAlias | None) -> ChampionAlias:
-            nonlocal decision
-            value = _metric(candidate, metric)
-            if current is None:
-                decision = PromotionDecision(
-                    promoted=True, reason="no champion yet", candidate=candidate.version, champion=None,
-                    metric=metric, candidate_value=value,
-                )
-                return ChampionAlias(version=candidate.version, reason=decision.reason)
-            champ = self.get(current.version)
-            champ_value = _metric(champ, metric)
-            base = {"candidate": candidate.version, "champion": champ.version, "metric": metric,
-                    "candidate_value": value, "champion_value": champ_value}
-            if champ.test_data_hash != candidate.test_data_hash:
-                decision = PromotionDecision(
-                    promoted=False,
-                    reason=f"refused: candidate was evaluated on different test data (hash {candidate.test_data_hash[:12]} "
-                    f"vs champion's {champ.test_data_hash[:12]})",
-                    **base,
-                )
+            champ = self.get(current.version) if current else None
+            decision = decide_promotion(candidate, champ, metric, min_delta)
+            decisions.append(decision)
+            if not decision.promoted:
                 raise _NoChange
-            if value <= champ_value + min_delta:
-                decision = PromotionDecision(
-                    promoted=False,
-                    reason=f"kept champion: {metric} {value:.4f} does not beat {champ_value:.4f} by more than {min_delta}",
-                    **base,
-                )
-                raise _NoChange
-            decision = PromotionDecision(
-                promoted=True, reason=f"{metric} {value:.4f} beats champion's {champ_value:.4f}", **base
-            )
-            return ChampionAlias(
-                version=candidate.version, history=[*current.history, current.version], reason=decision.reason
-            )
+            history = [*current.history, current.version] if current else []
+            return ChampionAlias(version=candidate.version, history=history, reason=decision.reason)
 
-        try:
+        with contextlib.suppress(_NoChange):
             self._swap_alias(make)
-        except _NoChange:
-            pass
-        assert decision is not None
-        return decision
+        return decisions[-1]
+
+
+def decide_promotion(
+    candidate: ModelManifest, champion: ModelManifest | None, metric: str, min_delta: float
+) -> PromotionDecision:
+    """The promotion rule, as a pure function: better on the same test data, or no champion yet."""
+    value = _metric(candidate, metric)
+    if champion is None:
+        return PromotionDecision(
+            promoted=True,
+            reason="no champion yet",
+            candidate=candidate.version,
+            champion=None,
+            metric=metric,
+            candidate_value=value,
+        )
+    champ_value = _metric(champion, metric)
+
+    def result(promoted: bool, reason: str) -> PromotionDecision:
+        return PromotionDecision(
+            promoted=promoted,
+            reason=reason,
+            candidate=candidate.version,
+            champion=champion.version,
+            metric=metric,
+            candidate_value=value,
+            champion_value=champ_value,
+        )
+
+    if champion.test_data_hash != candidate.test_data_hash:
+        return result(
+            False,
+            "refused: candidate was evaluated on different test data "
+            f"(hash {candidate.test_data_hash[:12]} vs champion's {champion.test_data_hash[:12]})",
+        )
+    if value <= champ_value + min_delta:
+        return result(
+            False, f"kept champion: {metric} {value:.4f} does not beat {champ_value:.4f} by more than {min_delta}"
+        )
+    return result(True, f"{metric} {value:.4f} beats champion's {champ_value:.4f}")
 
 
 class _NoChange(Exception):

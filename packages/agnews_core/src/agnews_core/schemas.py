@@ -88,7 +88,7 @@ class Job(BaseModel):
     id: str
     type: JobType
     state: JobState
-    progress: JobProgress = Field(default_factory=JobProgress)
+    progress: JobProgress = Field(default_factory=lambda: JobProgress())
     created_at: datetime
     started_at: datetime | None = None
     finished_at: datetime | None = None
@@ -105,7 +105,8 @@ class TrainingJobRequest(BaseModel):
     """Knobs of a queued pipeline run (same names as `agnews-train run`)."""
 
     model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"examples": [{"preset": "tfidf"}, {"preset": "minilm", "time_budget_min": 30}]}
+        extra="forbid",
+        json_schema_extra={"examples": [{"preset": "tfidf"}, {"preset": "minilm", "time_budget_min": 30}]},
     )
 
     preset: str = Field("minilm", description="tfidf, minilm, sbert, roberta, bert, albert, xlnet, or a model path")

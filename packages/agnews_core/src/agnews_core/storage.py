@@ -260,7 +260,7 @@ def open_store(uri: str, *, s3_endpoint_url: str | None = None, s3_region: str |
         return S3Store(parsed.netloc, parsed.path, endpoint_url=s3_endpoint_url, region=s3_region)
     if parsed.scheme == "file":
         return LocalStore(parsed.path)
-    if parsed.scheme in ("", ) or len(parsed.scheme) == 1:  # plain path (a drive letter is not a scheme)
+    if parsed.scheme in ("",) or len(parsed.scheme) == 1:  # plain path (a drive letter is not a scheme)
         return LocalStore(uri)
     raise StorageError(f"unsupported store URI {uri!r}; use a folder path, file:///path or s3://bucket/prefix")
 
