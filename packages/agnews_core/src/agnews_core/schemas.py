@@ -88,7 +88,7 @@ class Job(BaseModel):
     id: str
     type: JobType
     state: JobState
-    progress: JobProgress = Field(default_factory=lambda: JobProgress())
+    progress: JobProgress = Field(default_factory=JobProgress)
     created_at: datetime
     started_at: datetime | None = None
     finished_at: datetime | None = None
