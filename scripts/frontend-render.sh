@@ -5,7 +5,7 @@
 #        GATEWAY_URL       (http://127.0.0.1:8000)     gateway base URL or host:port
 #        FRONTEND_ROOT     (services/frontend/public)  static files
 #        FRONTEND_PREFIX   (.run/frontend)             writable folder: pid, temp files
-#        FRONTEND_MAX_BODY (64m)                       nginx upload cap; keep above the gateway's own limit
+#        FRONTEND_MAX_BODY (100m)                      nginx upload cap; keep above the gateway's own limit
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -15,7 +15,7 @@ listen="${FRONTEND_LISTEN:-127.0.0.1:8080}"
 gateway="${GATEWAY_URL:-http://127.0.0.1:8000}"
 root="${FRONTEND_ROOT:-$here/services/frontend/public}"
 prefix="${FRONTEND_PREFIX:-$here/.run/frontend}"
-max_body="${FRONTEND_MAX_BODY:-64m}"
+max_body="${FRONTEND_MAX_BODY:-100m}"
 
 # nginx wants host:port in an upstream block: drop the scheme and any path.
 gateway="${gateway#http://}"

@@ -201,6 +201,7 @@
     box.replaceChildren(el("strong", { text: e.status > 0 ? `${e.title} (HTTP ${e.status})` : e.title }), body);
     box.dataset.status = String(e.status);
     box.hidden = false;
+    if (e.status === 0 || e.status >= 502) refreshStatus();
   }
 
   function clearError(box) {
@@ -365,6 +366,8 @@
       if (err.name === "AbortError" || seq !== classify.seq) return;
       showError(errorBox, err);
     } finally {
+      // On a phone the result sits below the form: bring it into view after a button press.
+      if (explicit && seq === classify.seq) $(".result-card").scrollIntoView({ block: "nearest" });
       if (seq === classify.seq) {
         result.removeAttribute("aria-busy");
         button.textContent = "Classify";
@@ -655,6 +658,7 @@
   function initModels() {
     const key = $("#m-key");
     key.addEventListener("input", () => { state.key = key.value.trim(); });
+    $("#key-form").addEventListener("submit", (ev) => ev.preventDefault());
     $("#m-refresh").addEventListener("click", () => loadModels());
     $("#train-form").addEventListener("submit", (ev) => {
       ev.preventDefault();
