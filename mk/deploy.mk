@@ -1,0 +1,72 @@
+# Deploy targets (issue 5). The main Makefile includes this file: `-include mk/*.mk`.
+# Tools live in .tools/ (gitignored) and install on first use (scripts/deploy-tools.sh).
+
+DEPLOY_ROOT  := $(abspath $(dir $(lastword $(MAKEFILE_LIST)))/..)
+TOOLS_BIN    := $(DEPLOY_ROOT)/.tools/bin
+DEPLOY_VENV  ?= $(DEPLOY_ROOT)/.venv
+DEPLOY_PY    ?= $(DEPLOY_VENV)/bin/python
+HELM         := $(TOOLS_BIN)/helm
+KUBECTL      := $(TOOLS_BIN)/kubectl
+CHART        := $(DEPLOY_ROOT)/helm/agnews
+HELM_ENV     := HELM_CACHE_HOME=$(DEPLOY_ROOT)/.tools/helm/cache HELM_CONFIG_HOME=$(DEPLOY_ROOT)/.tools/helm/config HELM_DATA_HOME=$(DEPLOY_ROOT)/.tools/helm/data
+# images: registry prefix and tag (CI: the ECR registry and the git SHA)
+IMAGE_REGISTRY ?=
+IMAGE_TAG      ?= $(shell git -C $(DEPLOY_ROOT) rev-parse --short=12 HEAD 2>/dev/null || echo dev)
+IMAGE_PREFIX   := $(if $(IMAGE_REGISTRY),$(IMAGE_REGISTRY)/,)
+DOCKER         ?= docker
+RELEASE        ?= agnews
+NAMESPACE      ?= agnews
+VALUES         ?= $(CHART)/values-eks.yaml
+
+.PHONY: deploy-tools deploy-check deploy-test helm-lint helm-template k8s-render dashboards images images-push \
+        helm-deploy deploy-apiserver deploy-install
+
+$(HELM) $(KUBECTL):
+	bash $(DEPLOY_ROOT)/scripts/deploy-tools.sh
+
+deploy-tools: ## install helm, kubectl, promtool, hadolint, kubernetes-validate, check-jsonschema into .tools/
+	bash $(DEPLOY_ROOT)/scripts/deploy-tools.sh
+
+deploy-install: ## install the agnews-deploy command into the venv
+	$(DEPLOY_VENV)/bin/pip install -q -c $(DEPLOY_ROOT)/constraints.txt -e $(DEPLOY_ROOT)/services/deploy
+
+helm-lint: $(HELM) ## helm lint --strict with the default, EKS and k3s values
+	cd $(DEPLOY_ROOT) && for v in "" "-f $(CHART)/values-eks.yaml" "-f $(CHART)/values-k3s.yaml"; do \
+	  $(HELM_ENV) $(HELM) lint --strict $(CHART) $$v || exit 1; done
+
+helm-template: $(HELM) ## print the chart rendered with VALUES
+	@$(HELM_ENV) $(HELM) template $(RELEASE) $(CHART) -n $(NAMESPACE) -f $(VALUES) --api-versions monitoring.coreos.com/v1
+
+k8s-render: $(HELM) ## regenerate k8s/rendered/*.yaml from the chart (checked by tests/deploy)
+	bash $(DEPLOY_ROOT)/scripts/deploy-render.sh
+
+dashboards: ## regenerate the Grafana dashboards JSON from scripts/deploy-dashboards.py
+	$(DEPLOY_PY) $(DEPLOY_ROOT)/scripts/deploy-dashboards.py
+
+# Static checks only (no API server): chart, manifests, dashboards, rules, Dockerfiles, CircleCI.
+deploy-check: deploy-tools ## all static deploy checks (installs the tools on first use)
+	cd $(DEPLOY_ROOT) && $(DEPLOY_PY) -m pytest -q -p no:cacheprovider tests/deploy -m "not apiserver"
+
+deploy-test: deploy-tools ## every deploy test, including agnews-deploy against a real kube-apiserver
+	cd $(DEPLOY_ROOT) && $(DEPLOY_PY) -m pytest -q -p no:cacheprovider tests/deploy
+
+deploy-apiserver: ## build (once, cached in /var/cache/agnews-k8s) the kube-apiserver used by the tests
+	bash $(DEPLOY_ROOT)/scripts/deploy-build-apiserver.sh
+
+images: ## docker build the four images (context: repo root); trainer in CUDA and CPU variants
+	cd $(DEPLOY_ROOT) && \
+	$(DOCKER) build -f services/gateway/Dockerfile   -t $(IMAGE_PREFIX)agnews-gateway:$(IMAGE_TAG) . && \
+	$(DOCKER) build -f services/inference/Dockerfile -t $(IMAGE_PREFIX)agnews-inference:$(IMAGE_TAG) . && \
+	$(DOCKER) build -f services/frontend/Dockerfile  -t $(IMAGE_PREFIX)agnews-frontend:$(IMAGE_TAG) . && \
+	$(DOCKER) build -f services/trainer/Dockerfile --target gpu -t $(IMAGE_PREFIX)agnews-trainer:$(IMAGE_TAG) . && \
+	$(DOCKER) build -f services/trainer/Dockerfile --target cpu -t $(IMAGE_PREFIX)agnews-trainer:$(IMAGE_TAG)-cpu .
+
+images-push: ## push the images built by `make images`
+	for i in agnews-gateway agnews-inference agnews-frontend agnews-trainer; do \
+	  $(DOCKER) push $(IMAGE_PREFIX)$$i:$(IMAGE_TAG) || exit 1; done
+	$(DOCKER) push $(IMAGE_PREFIX)agnews-trainer:$(IMAGE_TAG)-cpu
+
+helm-deploy: $(HELM) ## helm upgrade --install --atomic RELEASE into NAMESPACE with VALUES and IMAGE_TAG
+	$(HELM_ENV) $(HELM) upgrade --install $(RELEASE) $(CHART) -n $(NAMESPACE) --create-namespace \
+	  -f $(VALUES) --set image.tag=$(IMAGE_TAG) $(if $(IMAGE_REGISTRY),--set image.registry=$(IMAGE_REGISTRY)) \
+	  --atomic --timeout 15m --wait
