@@ -18,9 +18,13 @@ prefix="${FRONTEND_PREFIX:-$here/.run/frontend}"
 max_body="${FRONTEND_MAX_BODY:-100m}"
 
 # nginx wants host:port in an upstream block: drop the scheme and any path.
+if [[ "$gateway" == *://* && "$gateway" != http://* ]]; then
+    echo "GATEWAY_URL must be http://host:port or host:port, got '$gateway'" >&2
+    exit 2
+fi
 gateway="${gateway#http://}"
 gateway="${gateway%%/*}"
-if [[ "$gateway" == https://* || -z "$gateway" ]]; then
+if [[ -z "$gateway" ]]; then
     echo "GATEWAY_URL must be http://host:port or host:port, got '${GATEWAY_URL:-}'" >&2
     exit 2
 fi
