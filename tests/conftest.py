@@ -63,9 +63,7 @@ class S3Server:
 def s3_server() -> Iterator[S3Server]:
     """A real S3 API server (moto in server mode) on 127.0.0.1; AWS credentials point at it."""
     port = free_port()
-    os.environ.update(
-        AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1"
-    )
+    os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1")
     proc = subprocess.Popen(
         [str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
         stdout=subprocess.DEVNULL,
@@ -85,3 +83,11 @@ def s3_bucket(s3_server: S3Server, request: pytest.FixtureRequest) -> str:
     import uuid
 
     return s3_server.create_bucket(f"agnews-{uuid.uuid4().hex[:12]}")
+
+
+# Tiny real models (transformers and tfidf) and a registry with a champion, for any service's tests.
+from fixtures_models import (  # noqa: E402, F401
+    make_registry_with_champion,
+    tiny_tfidf_model_dir,
+    tiny_transformer_model_dir,
+)

@@ -1,0 +1,61 @@
+"""App factory: `create_app(settings)`; the model loads in the lifespan, in the background, so probes answer."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from agnews_core.http_metrics import MetricsMiddleware
+from fastapi import FastAPI
+
+from agnews_inference.batcher import MicroBatcher
+from agnews_inference.errors import install_error_handlers
+from agnews_inference.limits import BodySizeLimitMiddleware
+from agnews_inference.metrics import InferenceMetrics
+from agnews_inference.model_server import ModelServer
+from agnews_inference.routes import classify, health, metrics, models
+from agnews_inference.settings import InferenceSettings
+
+
+def create_app(settings: InferenceSettings | None = None) -> FastAPI:
+    """A model server app. Nothing heavy happens until the lifespan starts."""
+    settings = settings or InferenceSettings()
+    # Tokenizers would start their own thread pool per batch and fight the model for the same cores.
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    app_metrics = InferenceMetrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        server = ModelServer(settings, app_metrics)
+        batcher = MicroBatcher(
+            lambda: server.current,
+            app_metrics,
+            max_batch_size=settings.max_batch_size,
+            max_wait_ms=settings.max_wait_ms,
+            max_queue=settings.max_queue,
+        )
+        app.state.model_server, app.state.batcher = server, batcher
+        batcher.start()
+        follower = asyncio.create_task(server.follow(), name="follow-champion")
+        try:
+            yield
+        finally:
+            await server.close(follower)
+            await asyncio.to_thread(batcher.stop)
+
+    app = FastAPI(
+        title="agnews inference",
+        summary="AG News topic classifier: the registry's champion, micro-batched",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.metrics = app_metrics
+    for router in (health.router, classify.router, models.router, metrics.router):
+        app.include_router(router)
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=app_metrics.http)  # outermost: 413s are counted too
+    return app

@@ -1,0 +1,179 @@
+"""Dynamic micro-batching: concurrent requests share forward passes on one inference thread.
+
+Requests enqueue their texts and await a future. The inference thread takes the oldest request, then every
+request already waiting (up to max_batch_size texts), waits at most max_wait_ms for more if the batch is
+still short, and runs the model once. While it computes, new requests pile up and form the next batch, so
+under load batches fill by themselves and at low load a request waits only max_wait_ms.
+
+One thread runs the model on purpose: on a small CPU, two concurrent forward passes only fight over the same
+cores; one pass with all cores and a bigger batch is faster. Whole requests go into a batch, and the model is
+read once per batch, so every text of a request is answered by the same model version even during a swap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from agnews_core.errors import NotReadyError, OverloadedError
+
+from agnews_inference.metrics import InferenceMetrics
+from agnews_inference.predictor import LoadedModel
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class BatchResult:
+    model: LoadedModel
+    probs: np.ndarray
+
+
+@dataclass
+class _Pending:
+    texts: Sequence[str]
+    future: asyncio.Future[BatchResult]
+    loop: asyncio.AbstractEventLoop
+    enqueued: float = field(default_factory=time.perf_counter)
+
+
+class MicroBatcher:
+    """A bounded queue of requests in front of a single inference thread."""
+
+    def __init__(
+        self,
+        current_model: Callable[[], LoadedModel | None],
+        metrics: InferenceMetrics,
+        *,
+        max_batch_size: int,
+        max_wait_ms: float,
+        max_queue: int,
+    ) -> None:
+        self._current_model = current_model
+        self._metrics = metrics
+        self.max_batch_size = max_batch_size
+        self.max_wait_s = max_wait_ms / 1000
+        self.max_queue = max_queue
+        self._queue: deque[_Pending] = deque()
+        self._queued_texts = 0
+        self._cond = threading.Condition()
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        self._texts_per_s = 100.0  # running estimate, only used for Retry-After
+
+    # -- event loop side ----------------------------------------------------------------------------------
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="inference", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    @property
+    def depth(self) -> int:
+        return self._queued_texts
+
+    async def submit(self, texts: Sequence[str]) -> BatchResult:
+        """Probabilities for `texts` from one model version; OverloadedError when the queue is full."""
+        if self._current_model() is None:
+            raise NotReadyError("no model loaded yet; see /readyz")
+        loop = asyncio.get_running_loop()
+        pending = _Pending(texts, loop.create_future(), loop)
+        with self._cond:
+            if self._queued_texts + len(texts) > self.max_queue and self._queue:
+                wait = self._queued_texts / max(self._texts_per_s, 1.0)
+                raise OverloadedError(
+                    f"inference queue is full ({self._queued_texts} texts waiting, limit {self.max_queue}); "
+                    "retry later",
+                    retry_after_s=min(30.0, max(1.0, math.ceil(wait))),
+                )
+            self._queue.append(pending)
+            self._queued_texts += len(texts)
+            self._metrics.queue_depth.set(self._queued_texts)
+            self._cond.notify()
+        # The thread resolves the future even if this request is cancelled (client gone): nothing leaks.
+        return await pending.future
+
+    # -- inference thread ---------------------------------------------------------------------------------
+    def _take_batch(self) -> list[_Pending] | None:
+        with self._cond:
+            while not self._queue and not self._stopping:
+                self._cond.wait()
+            if self._stopping:
+                return None
+            batch = [self._queue.popleft()]
+            size = len(batch[0].texts)
+            deadline = time.perf_counter() + self.max_wait_s
+            while size < self.max_batch_size:
+                if self._queue:
+                    if size + len(self._queue[0].texts) > self.max_batch_size:
+                        break
+                    item = self._queue.popleft()
+                    batch.append(item)
+                    size += len(item.texts)
+                    continue
+                remaining = deadline - time.perf_counter()
+                if remaining <= 0 or self._stopping:
+                    break
+                self._cond.wait(remaining)
+            self._queued_texts -= size
+            self._metrics.queue_depth.set(self._queued_texts)
+            return batch
+
+    def _run(self) -> None:
+        while (batch := self._take_batch()) is not None:
+            self._process(batch)
+        with self._cond:  # stopping: fail whatever is left rather than leave callers hanging
+            leftovers, self._queue = list(self._queue), deque()
+        for item in leftovers:
+            _resolve(item, error=NotReadyError("the server is shutting down"))
+
+    def _process(self, batch: list[_Pending]) -> None:
+        model = self._current_model()  # read once: the whole batch uses one version
+        if model is None:
+            for item in batch:
+                _resolve(item, error=NotReadyError("no model loaded yet; see /readyz"))
+            return
+        texts = [t for item in batch for t in item.texts]
+        started = time.perf_counter()
+        try:
+            probs = model.predictor.predict_proba(texts)
+        except Exception as exc:
+            logger.exception("inference failed on a batch of %d texts", len(texts))
+            for item in batch:
+                _resolve(item, error=exc)
+            return
+        elapsed = time.perf_counter() - started
+        self._texts_per_s = 0.8 * self._texts_per_s + 0.2 * len(texts) / max(elapsed, 1e-6)
+        self._metrics.batch_size.observe(len(texts))
+        offset = 0
+        for item in batch:
+            n = len(item.texts)
+            _resolve(item, result=BatchResult(model, probs[offset : offset + n]))
+            offset += n
+
+
+def _resolve(item: _Pending, result: BatchResult | None = None, error: BaseException | None = None) -> None:
+    def settle() -> None:
+        if item.future.done():  # the request was cancelled meanwhile
+            return
+        if error is not None:
+            item.future.set_exception(error)
+        else:
+            item.future.set_result(result)  # type: ignore[arg-type]
+
+    try:
+        item.loop.call_soon_threadsafe(settle)
+    except RuntimeError:  # the loop is closed (server stopped)
+        pass

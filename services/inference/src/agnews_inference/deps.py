@@ -1,0 +1,60 @@
+"""Dependency aliases: handlers get settings, the model server and the batcher from here, never build them."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from agnews_inference.batcher import MicroBatcher
+from agnews_inference.metrics import InferenceMetrics
+from agnews_inference.model_server import ModelServer
+from agnews_inference.settings import InferenceSettings
+
+
+def get_settings(request: Request) -> InferenceSettings:
+    settings: InferenceSettings = request.app.state.settings
+    return settings
+
+
+def get_model_server(request: Request) -> ModelServer:
+    server: ModelServer = request.app.state.model_server
+    return server
+
+
+def get_batcher(request: Request) -> MicroBatcher:
+    batcher: MicroBatcher = request.app.state.batcher
+    return batcher
+
+
+def get_metrics(request: Request) -> InferenceMetrics:
+    metrics: InferenceMetrics = request.app.state.metrics
+    return metrics
+
+
+SettingsDep = Annotated[InferenceSettings, Depends(get_settings)]
+ModelServerDep = Annotated[ModelServer, Depends(get_model_server)]
+BatcherDep = Annotated[MicroBatcher, Depends(get_batcher)]
+MetricsDep = Annotated[InferenceMetrics, Depends(get_metrics)]
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+def require_admin(
+    settings: SettingsDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> None:
+    """401 without a Bearer key, 403 with a wrong one (or when no admin key is configured)."""
+    if credentials is None:
+        raise HTTPException(
+            401, "missing admin key: send 'Authorization: Bearer <key>'", headers={"WWW-Authenticate": "Bearer"}
+        )
+    if not settings.admin_keys:
+        raise HTTPException(403, "admin routes are disabled: set INFERENCE_ADMIN_KEYS")
+    given = credentials.credentials.encode()
+    if not any(secrets.compare_digest(given, key.encode()) for key in settings.admin_keys):
+        raise HTTPException(403, "wrong admin key")
+
+
+AdminDep = Annotated[None, Depends(require_admin)]

@@ -1,0 +1,66 @@
+"""Turn a registry version into a warmed-up LoadedModel, whatever its kind."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from agnews_core import labels
+from agnews_core.errors import ConfigError
+from agnews_core.registry import ModelManifest, ModelRegistry
+
+from agnews_inference.predictor import LoadedModel, read_label_names
+from agnews_inference.settings import InferenceSettings
+from agnews_inference.tfidf_backend import load_tfidf
+from agnews_inference.transformers_backend import DEFAULT_MAX_LENGTH, cache_key, load_transformers
+
+logger = logging.getLogger(__name__)
+
+# Warm-up inputs: short and long, single and batched, so lazy allocations happen before the first request.
+_WARMUP = [
+    "Stocks rise as oil prices fall.",
+    "The team won the championship final on Sunday after a late goal in extra time, their third title in four "
+    "seasons, while the rival coach said the referee had missed a clear penalty in the first half.",
+]
+
+
+def load_model(registry: ModelRegistry, version: str, settings: InferenceSettings) -> LoadedModel:
+    """Fetch (if remote), load and warm up one version. Blocking: call it from a thread."""
+    started = time.perf_counter()
+    manifest = registry.get(version)
+    model_dir = registry.materialize(version, settings.cache_dir / "models")
+    names = read_label_names(model_dir)
+    if manifest.kind == "tfidf":
+        predictor, backend = load_tfidf(model_dir, names), "sklearn"
+    elif manifest.kind == "transformers":
+        predictor, backend = load_transformers(
+            model_dir,
+            backend=settings.backend,
+            cache_key=cache_key(version, manifest.model_dump_json().encode()),
+            compiled_dir=settings.cache_dir / "compiled",
+            max_length=settings.max_length or _trained_max_length(manifest),
+            chunk=settings.max_batch_size,
+            threads=settings.intra_op_threads,
+        )
+    else:  # pragma: no cover - the manifest schema only allows the two kinds
+        raise ConfigError(f"model {version} has unknown kind {manifest.kind!r}")
+    loaded = LoadedModel(
+        version=version,
+        kind=manifest.kind,
+        backend=backend,
+        predictor=predictor,
+        label_names=names,
+        label_ids=tuple(labels.index_to_label_id(i) for i in range(len(names))),
+    )
+    for size in (1, settings.max_batch_size):
+        loaded.predictor.predict_proba((_WARMUP * size)[:size])
+    logger.info("loaded %s (%s, %s) in %.1f s", version, manifest.kind, backend, time.perf_counter() - started)
+    return loaded
+
+
+def _trained_max_length(manifest: ModelManifest) -> int:
+    for key in ("max_length", "max_seq_length"):
+        value = manifest.config.get(key)
+        if isinstance(value, int) and value > 0:
+            return value
+    return DEFAULT_MAX_LENGTH

@@ -1,0 +1,64 @@
+"""Compile a saved transformers classifier to ONNX (optionally int8), cached per immutable model version."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import warnings
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+
+def compile_onnx(model_dir: Path, dest: Path, input_names: list[str], *, quantize: bool) -> Path:
+    """`dest` (an .onnx file) for the model in `model_dir`, exporting it on first use.
+
+    Exported with torch.onnx.export (TorchScript exporter: 1-2 s for MiniLM, no extra packages), dynamic batch
+    and sequence axes; int8 is onnxruntime's dynamic quantization of the fp32 graph (weights int8, activations
+    quantized on the fly), which keeps accuracy within a few tenths of a point on AG News (bench/).
+    """
+    if dest.is_file():
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.stem}.{secrets.token_hex(4)}")
+    fp32 = tmp.with_suffix(".fp32.onnx")
+    try:
+        _export(model_dir, fp32, input_names)
+        if quantize:
+            from onnxruntime.quantization import QuantType, quantize_dynamic
+
+            quantize_dynamic(fp32, tmp.with_suffix(".onnx"), weight_type=QuantType.QInt8, per_channel=False)
+            fp32.unlink()
+        else:
+            fp32.rename(tmp.with_suffix(".onnx"))
+        os.replace(tmp.with_suffix(".onnx"), dest)  # atomic: a concurrent loader sees all or nothing
+    finally:
+        for leftover in dest.parent.glob(f"{tmp.name}*"):
+            leftover.unlink(missing_ok=True)
+    logger.info("compiled %s to %s", model_dir, dest)
+    return dest
+
+
+def _export(model_dir: Path, out: Path, input_names: list[str]) -> None:
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir).eval()
+    example = {name: torch.ones((2, 16), dtype=torch.long) for name in input_names}
+    if "token_type_ids" in example:
+        example["token_type_ids"] = torch.zeros((2, 16), dtype=torch.long)
+    axes = {name: {0: "batch", 1: "sequence"} for name in input_names} | {"logits": {0: "batch"}}
+    with warnings.catch_warnings(), torch.inference_mode():
+        warnings.simplefilter("ignore")  # the TorchScript tracer warns about every data-dependent branch
+        torch.onnx.export(
+            model,
+            (),
+            str(out),
+            kwargs=example,
+            input_names=input_names,
+            output_names=["logits"],
+            dynamic_axes=axes,
+            opset_version=17,
+            dynamo=False,
+        )

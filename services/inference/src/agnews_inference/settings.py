@@ -1,0 +1,56 @@
+"""Inference settings: environment variables with the INFERENCE_ prefix (see docs/CONTRACTS.md)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Annotated, Literal
+
+from agnews_core.settings import RegistrySettings
+from pydantic import Field, field_validator
+from pydantic_settings import NoDecode, SettingsConfigDict
+
+Backend = Literal["auto", "onnx-int8", "onnx", "torch"]
+
+
+def cpu_count() -> int:
+    """CPUs this process may run on (the container's share, not the host's)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+class InferenceSettings(RegistrySettings):
+    """Everything the model server reads from the environment, validated at start-up."""
+
+    model_config = SettingsConfigDict(env_prefix="INFERENCE_", extra="ignore")
+
+    admin_keys: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="comma-separated keys accepted by POST /v1/reload (Bearer)"
+    )
+    model_ref: str = Field("champion", description="what to serve: 'champion' (followed) or a fixed version id")
+    poll_interval_s: float = Field(10.0, ge=0, description="how often to check the champion alias; 0 disables")
+    cache_dir: Path = Field(
+        Path(tempfile.gettempdir()) / "agnews-inference",
+        description="local copies of S3 models and compiled ONNX files (versions are immutable, so never stale)",
+    )
+
+    max_batch_size: int = Field(32, ge=1, le=1024, description="texts per forward pass")
+    max_wait_ms: float = Field(2.0, ge=0, le=1000, description="how long a batch waits for company once started")
+    max_items: int = Field(256, ge=1, description="texts or articles per request")
+    max_chars: int = Field(2000, ge=16, description="model input longer than this is truncated (see README)")
+    max_queue: int = Field(1024, ge=1, description="texts waiting for the model before requests get 429")
+    max_body_bytes: int = Field(1 << 20, ge=1024, description="request bodies above this get 413")
+
+    backend: Backend = Field("auto", description="transformers runtime: auto = onnx-int8, falling back to onnx, torch")
+    max_length: int | None = Field(None, ge=8, le=4096, description="tokens per text; default: the model's training")
+    intra_op_threads: int = Field(default_factory=cpu_count, ge=1, description="threads of one forward pass")
+
+    @field_validator("admin_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [k.strip() for k in value.split(",") if k.strip()]
+        return value

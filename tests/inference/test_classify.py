@@ -1,0 +1,61 @@
+"""POST /v1/classify round trips on both model kinds, over real HTTP."""
+
+from __future__ import annotations
+
+import math
+
+import httpx
+import pytest
+from agnews_core import labels
+
+SPORTS = "Federer beats Roddick to win his fifth Wimbledon title in a five-set final on Sunday."
+ARTICLE = {"title": "Oil prices climb", "description": "Crude rose 3% on Tuesday as OPEC supply fears grew."}
+
+
+@pytest.mark.parametrize("kind", ["tfidf", "transformers"])
+def test_classify_both_kinds(kind, make_registry_with_champion, make_settings, served) -> None:
+    registry, version = make_registry_with_champion(kind)
+    with served(make_settings(registry.uri)) as url:
+        texts = [SPORTS, "Stocks fell sharply as the central bank raised rates.", "", "NASA launches a probe"]
+        resp = httpx.post(f"{url}/v1/classify", json={"texts": texts})
+        assert resp.status_code == 200, resp.text
+        body = resp.json()
+        assert body["model_version"] == version
+        assert len(body["predictions"]) == len(texts)
+        for pred in body["predictions"]:
+            assert list(pred["scores"]) == list(labels.LABEL_NAMES)
+            assert math.isclose(sum(pred["scores"].values()), 1.0, abs_tol=1e-5)
+            assert pred["label"] == max(pred["scores"], key=pred["scores"].get)
+            assert pred["label_id"] == labels.label_id(pred["label"])
+
+        # Input order: each item alone gets the same answer as in the batch.
+        for text, pred in zip(texts, body["predictions"], strict=True):
+            alone = httpx.post(f"{url}/v1/classify", json={"texts": [text]}).json()["predictions"][0]
+            assert alone["label"] == pred["label"]
+            for name in labels.LABEL_NAMES:
+                assert alone["scores"][name] == pytest.approx(pred["scores"][name], abs=2e-3)
+
+        # An article is its title + " " + description through the shared text function.
+        as_article = httpx.post(f"{url}/v1/classify", json={"articles": [ARTICLE]}).json()["predictions"][0]
+        as_text = httpx.post(
+            f"{url}/v1/classify", json={"texts": [f"{ARTICLE['title']} {ARTICLE['description']}"]}
+        ).json()["predictions"][0]
+        assert as_article["label"] == as_text["label"]
+        for name in labels.LABEL_NAMES:
+            assert as_article["scores"][name] == pytest.approx(as_text["scores"][name], abs=1e-6)
+
+        model = httpx.get(f"{url}/v1/model").json()
+        assert model["model_version"] == version and model["kind"] == kind
+        if kind == "transformers":
+            assert model["backend"] == "onnx-int8"  # the default 'auto' runtime
+
+
+def test_tfidf_model_gets_the_obvious_ones_right(make_registry_with_champion, make_settings, served) -> None:
+    registry, _ = make_registry_with_champion("tfidf")
+    with served(make_settings(registry.uri)) as url:
+        resp = httpx.post(
+            f"{url}/v1/classify",
+            json={"texts": [SPORTS, "Microsoft releases a new version of Windows software for PCs"]},
+        )
+        assert [p["label"] for p in resp.json()["predictions"]] == ["Sports", "Sci/Tech"]
+        assert [p["label_id"] for p in resp.json()["predictions"]] == [2, 4]
