@@ -536,8 +536,7 @@
       .map((r, n) => {
         const label = r[iLabel] ?? "";
         const scores = Object.fromEntries(scoreCols.map(([h, i]) => [h.slice(2), Number.parseFloat(r[i])]));
-        const idValue = Number.parseInt(r[iId], 10);
-        return { id: Number.isFinite(idValue) ? idValue : n, text: r[iText] ?? "", label, confidence: scores[label] };
+        return { id: iId >= 0 && r[iId] !== "" ? r[iId] : String(n + 1), order: n, text: r[iText] ?? "", label, confidence: scores[label] };
       });
     const counts = job.result && job.result.counts && typeof job.result.counts === "object" ? { ...job.result.counts } : {};
     if (!Object.keys(counts).length) for (const r of bulk.rows) counts[r.label] = (counts[r.label] || 0) + 1;
@@ -596,8 +595,10 @@
     const { sortKey, sortDir } = bulk;
     rows.sort((a, b) => {
       const x = a[sortKey], y = b[sortKey];
-      const c = typeof x === "number" && typeof y === "number" ? (x - y || 0) : String(x).localeCompare(String(y));
-      return c * sortDir || a.id - b.id;
+      const c = typeof x === "number" && typeof y === "number"
+        ? (x - y || 0)
+        : String(x).localeCompare(String(y), undefined, { numeric: true, sensitivity: "base" });
+      return c * sortDir || a.order - b.order;
     });
     const pages = Math.max(1, Math.ceil(rows.length / bulk.pageSize));
     bulk.page = Math.min(Math.max(0, bulk.page), pages - 1);
@@ -827,7 +828,7 @@
 
   async function loadTrainingJobs() {
     try {
-      const data = await apiJson("/v1/jobs");
+      const data = await apiJson("/v1/jobs?type=training&limit=20");
       const jobs = (Array.isArray(data && data.jobs) ? data.jobs : []).filter((j) => j && j.type === "training");
       jobs.sort((a, b) => String(b.created_at).localeCompare(String(a.created_at)));
       for (const job of jobs.slice(0, 5).reverse()) if (!models.jobs.has(job.id)) trackTrainingJob(job);
