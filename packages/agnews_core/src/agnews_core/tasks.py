@@ -9,3 +9,47 @@ TRAIN_TASK = "agnews.training.run"
 BATCH_CLASSIFY_TASK = "agnews.batch.classify"
 
 TASK_QUEUES: dict[str, str] = {TRAIN_TASK: TRAINING_QUEUE, BATCH_CLASSIFY_TASK: BATCH_QUEUE}
+
+
+def celery_config(
+    redis_url: str,
+    *,
+    visibility_timeout_s: int,
+    result_expires_s: int,
+    result_backend: str | None = None,
+) -> dict[str, object]:
+    """Celery settings every agnews app shares (gateway sender, batch and training workers).
+
+    acks_late + reject_on_worker_lost + prefetch 1: a message is acknowledged only after its task finished,
+    so a worker killed mid-job leaves it unacknowledged and Redis hands it out again once the visibility
+    timeout passed. Tasks are idempotent (job state checks and a lease in `agnews_core.jobs`), so a second
+    delivery cannot run a job twice.
+    """
+    transport = {
+        "visibility_timeout": visibility_timeout_s,
+        "socket_timeout": 5,
+        "socket_connect_timeout": 5,
+        "health_check_interval": 10,
+    }
+    return {
+        "broker_url": redis_url,
+        "result_backend": result_backend or redis_url,
+        "broker_transport_options": transport,
+        "result_backend_transport_options": {"visibility_timeout": visibility_timeout_s},
+        "broker_connection_retry_on_startup": True,
+        "broker_connection_timeout": 5,
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "result_expires": result_expires_s,
+        "task_routes": {name: {"queue": queue} for name, queue in TASK_QUEUES.items()},
+        "task_default_queue": BATCH_QUEUE,
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "accept_content": ["json"],
+        "task_track_started": True,
+        "task_publish_retry_policy": {"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5},
+        "worker_hijack_root_logger": False,
+        "worker_send_task_events": False,
+        "broker_pool_limit": 10,
+    }

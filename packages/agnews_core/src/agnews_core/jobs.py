@@ -1,0 +1,418 @@
+"""Job records in Redis, shared by the gateway (creates, lists, cancels) and the workers (run, report).
+
+One hash per job holds what `Job` shows plus bookkeeping (attempts, cancel flag, idempotency key); a sorted
+set indexes jobs by creation time for listing. State changes are Lua scripts that check the current state,
+so a redelivered or late task can never move a finished job (a cancelled job stays cancelled, a succeeded
+job is never re-run). A short lease, renewed by a heartbeat while a task works, keeps two deliveries of one
+job from running at once: a worker that was killed loses its lease when it stops renewing it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import redis
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
+
+from agnews_core.errors import AgnewsError, ConflictError, JobNotFoundError, NotReadyError
+from agnews_core.schemas import Job, JobProgress, JobState, JobType
+
+log = logging.getLogger(__name__)
+
+_CREATE = """
+if KEYS[3] ~= '' then
+  local existing = redis.call('GET', KEYS[3])
+  if existing and redis.call('EXISTS', ARGV[5] .. existing) == 1 then return existing end
+  redis.call('SET', KEYS[3], ARGV[1], 'EX', ARGV[4])
+end
+redis.call('HSET', KEYS[1], unpack(ARGV, 6))
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+return ARGV[1]
+"""
+
+# Apply field updates only while the job is in one of the allowed states (ARGV[1], comma separated).
+# ARGV[2] == '1' also counts an attempt and keeps the first started_at (ARGV[3]).
+_TRANSITION = """
+local state = redis.call('HGET', KEYS[1], 'state')
+if not state then return -1 end
+for allowed in string.gmatch(ARGV[1], '[^,]+') do
+  if allowed == state then
+    if ARGV[2] == '1' then
+      redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+      if redis.call('HGET', KEYS[1], 'started_at') == '' then redis.call('HSET', KEYS[1], 'started_at', ARGV[3]) end
+    end
+    if #ARGV > 3 then redis.call('HSET', KEYS[1], unpack(ARGV, 4)) end
+    return 1
+  end
+end
+return 0
+"""
+
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
+
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+ACTIVE = f"{JobState.QUEUED},{JobState.RUNNING}"
+
+
+class JobStoreUnavailableError(NotReadyError):
+    """Redis, which holds the job records, cannot be reached."""
+
+
+class JobCancelledError(AgnewsError):
+    """Raised inside a job's work when its cancel flag is set."""
+
+
+class LeaseHeldError(AgnewsError):
+    """Another delivery of the same job holds its lease (it is running, or died less than a lease ago)."""
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def new_job_id() -> str:
+    return uuid.uuid4().hex
+
+
+class JobStore:
+    """Job records, idempotency keys, cancel flags and leases in one Redis database."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        *,
+        prefix: str = "agnews",
+        job_ttl_s: int = 7 * 24 * 3600,
+        idempotency_ttl_s: int = 24 * 3600,
+    ) -> None:
+        self.client = client
+        self.prefix = prefix
+        self.job_ttl_s = job_ttl_s
+        self.idempotency_ttl_s = min(idempotency_ttl_s, job_ttl_s)
+        self._create = client.register_script(_CREATE)
+        self._transition = client.register_script(_TRANSITION)
+        self._renew = client.register_script(_RENEW)
+        self._release = client.register_script(_RELEASE)
+        kwargs = client.connection_pool.connection_kwargs
+        self.where = f"{kwargs.get('host', kwargs.get('path', '?'))}:{kwargs.get('port', '')}".rstrip(":")
+
+    @classmethod
+    def from_url(cls, url: str, *, timeout_s: float = 2.0, **kwargs: Any) -> JobStore:
+        client = redis.Redis.from_url(
+            url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s, decode_responses=True
+        )
+        return cls(client, **kwargs)
+
+    def close(self) -> None:
+        self.client.close()
+
+    # -- keys ---------------------------------------------------------------------------------------------
+    def _job_key(self, job_id: str) -> str:
+        return f"{self.prefix}:job:{job_id}"
+
+    @property
+    def _index_key(self) -> str:
+        return f"{self.prefix}:jobs"
+
+    def _idem_key(self, job_type: JobType, key: str) -> str:
+        return f"{self.prefix}:idem:{job_type}:{key}"
+
+    def _lease_key(self, job_id: str) -> str:
+        return f"{self.prefix}:lease:{job_id}"
+
+    @contextmanager
+    def _redis(self) -> Iterator[None]:
+        try:
+            yield
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise JobStoreUnavailableError(f"Redis (job store at {self.where}) is unreachable: {exc}") from None
+        except redis.RedisError as exc:  # e.g. OOM, read-only replica, auth
+            raise JobStoreUnavailableError(f"Redis (job store at {self.where}) refused the request: {exc}") from None
+
+    # -- gateway side -------------------------------------------------------------------------------------
+    def ping(self) -> None:
+        with self._redis():
+            self.client.ping()
+
+    def create(
+        self, job_type: JobType, params: dict[str, Any], idempotency_key: str | None = None
+    ) -> tuple[Job, bool]:
+        """A new queued job, or the job already created with this idempotency key (then `created` is False)."""
+        job_id = new_job_id()
+        created_at = _now()
+        fields = {
+            "id": job_id, "type": str(job_type), "state": str(JobState.QUEUED), "created_at": created_at,
+            "started_at": "", "finished_at": "", "params": json.dumps(params), "result": "", "error": "",
+            "progress_fraction": "0", "progress_message": "queued", "cancel": "0", "attempts": "0",
+            "idempotency_key": idempotency_key or "",
+        }
+        flat = [v for pair in fields.items() for v in pair]
+        idem = self._idem_key(job_type, idempotency_key) if idempotency_key else ""
+        with self._redis():
+            got = self._create(
+                keys=[self._job_key(job_id), self._index_key, idem],
+                args=[job_id, time.time(), self.job_ttl_s, self.idempotency_ttl_s, f"{self.prefix}:job:", *flat],
+            )
+        if got != job_id:
+            return self.get(str(got)), False
+        return self.get(job_id), True
+
+    def get(self, job_id: str) -> Job:
+        with self._redis():
+            raw = self.client.hgetall(self._job_key(job_id))
+        if not raw:
+            raise JobNotFoundError(f"no job with id {job_id!r} (unknown, or expired)")
+        return _to_job(raw)
+
+    def list(self, limit: int = 100, job_type: JobType | None = None) -> list[Job]:
+        """Newest first."""
+        with self._redis():
+            ids = self.client.zrevrange(self._index_key, 0, max(limit * 2, limit) - 1)
+            pipe = self.client.pipeline(transaction=False)
+            for job_id in ids:
+                pipe.hgetall(self._job_key(job_id))
+            rows = pipe.execute()
+            expired = [job_id for job_id, row in zip(ids, rows, strict=True) if not row]
+            if expired:
+                self.client.zrem(self._index_key, *expired)
+        jobs = [_to_job(row) for row in rows if row]
+        if job_type is not None:
+            jobs = [j for j in jobs if j.type == job_type]
+        return jobs[:limit]
+
+    def cancel(self, job_id: str) -> Job:
+        """Cancel a queued or running job: state cancelled at once, and a flag the running task checks."""
+        now = _now()
+        with self._redis():
+            applied = self._transition(
+                keys=[self._job_key(job_id)],
+                args=[ACTIVE, "0", "", "state", str(JobState.CANCELLED), "cancel", "1", "finished_at", now,
+                      "progress_message", "cancelled"],
+            )
+        if applied == -1:
+            raise JobNotFoundError(f"no job with id {job_id!r} (unknown, or expired)")
+        job = self.get(job_id)
+        if applied == 0:
+            raise ConflictError(f"job {job_id} already {job.state}; only queued or running jobs can be cancelled")
+        return job
+
+    def fail(self, job_id: str, error: str) -> bool:
+        """Mark a job failed (e.g. the gateway could not queue it)."""
+        return self._finish(job_id, JobState.FAILED, error=error)
+
+    # -- worker side --------------------------------------------------------------------------------------
+    def mark_running(self, job_id: str) -> bool:
+        """queued/running -> running (a redelivery counts another attempt); False once the job is finished."""
+        with self._redis():
+            applied = self._transition(
+                keys=[self._job_key(job_id)],
+                args=[ACTIVE, "1", _now(), "state", str(JobState.RUNNING), "progress_message", "started"],
+            )
+        return bool(applied == 1)
+
+    def set_progress(self, job_id: str, fraction: float, message: str) -> None:
+        fraction = min(1.0, max(0.0, float(fraction)))
+        with self._redis():
+            self._transition(
+                keys=[self._job_key(job_id)],
+                args=[str(JobState.RUNNING), "0", "", "progress_fraction", repr(fraction), "progress_message", message],
+            )
+
+    def succeed(self, job_id: str, result: dict[str, Any]) -> bool:
+        return self._finish(job_id, JobState.SUCCEEDED, result=result)
+
+    def mark_cancelled(self, job_id: str) -> bool:
+        return self._finish(job_id, JobState.CANCELLED)
+
+    def _finish(
+        self, job_id: str, state: JobState, result: dict[str, Any] | None = None, error: str | None = None
+    ) -> bool:
+        fields = ["state", str(state), "finished_at", _now(), "error", error or ""]
+        if result is not None:
+            fields += ["result", json.dumps(result)]
+        if state == JobState.SUCCEEDED:
+            fields += ["progress_fraction", "1.0", "progress_message", "done"]
+        else:
+            fields += ["progress_message", str(state)]
+        with self._redis():
+            applied = self._transition(keys=[self._job_key(job_id)], args=[ACTIVE, "0", "", *fields])
+        return bool(applied == 1)
+
+    def cancel_requested(self, job_id: str) -> bool:
+        with self._redis():
+            return self.client.hget(self._job_key(job_id), "cancel") == "1"
+
+    def attempts(self, job_id: str) -> int:
+        with self._redis():
+            return int(self.client.hget(self._job_key(job_id), "attempts") or 0)
+
+    def claim(self, job_id: str, owner: str, lease_s: float) -> bool:
+        with self._redis():
+            return bool(self.client.set(self._lease_key(job_id), owner, nx=True, px=int(lease_s * 1000)))
+
+    def renew(self, job_id: str, owner: str, lease_s: float) -> bool:
+        with self._redis():
+            return bool(self._renew(keys=[self._lease_key(job_id)], args=[owner, int(lease_s * 1000)]))
+
+    def release(self, job_id: str, owner: str) -> None:
+        with self._redis():
+            self._release(keys=[self._lease_key(job_id)], args=[owner])
+
+
+def _to_job(raw: dict[str, str]) -> Job:
+    return Job(
+        id=raw["id"],
+        type=JobType(raw["type"]),
+        state=JobState(raw["state"]),
+        progress=JobProgress(fraction=float(raw.get("progress_fraction") or 0), message=raw.get("progress_message", "")),
+        created_at=datetime.fromisoformat(raw["created_at"]),
+        started_at=datetime.fromisoformat(raw["started_at"]) if raw.get("started_at") else None,
+        finished_at=datetime.fromisoformat(raw["finished_at"]) if raw.get("finished_at") else None,
+        params=json.loads(raw.get("params") or "{}"),
+        result=json.loads(raw["result"]) if raw.get("result") else None,
+        error=raw.get("error") or None,
+    )
+
+
+# -- running a job inside a task ----------------------------------------------------------------------------
+class JobMetrics:
+    """Finished jobs and their durations, as seen by a worker process."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.total = Counter(
+            "agnews_jobs_total", "Jobs by type and state (queued: created by the gateway; others: finished).",
+            ["type", "state"], registry=registry,
+        )
+        self.duration = Histogram(
+            "agnews_job_duration_seconds", "Run time of finished jobs.", ["type", "state"],
+            buckets=(0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 14400), registry=registry,
+        )
+
+
+_default_metrics: JobMetrics | None = None
+_metrics_lock = threading.Lock()
+
+
+def default_job_metrics() -> JobMetrics:
+    """The process-wide JobMetrics on the default Prometheus registry (created on first use)."""
+    global _default_metrics
+    with _metrics_lock:
+        if _default_metrics is None:
+            _default_metrics = JobMetrics(REGISTRY)
+        return _default_metrics
+
+
+class JobContext:
+    """What a job's work function gets: its job, progress reporting and the cancel flag."""
+
+    def __init__(self, store: JobStore, job: Job) -> None:
+        self.store = store
+        self.job = job
+
+    def progress(self, fraction: float, message: str) -> None:
+        try:
+            self.store.set_progress(self.job.id, fraction, message)
+        except JobStoreUnavailableError as exc:  # progress is advisory; the work goes on
+            log.warning("could not report progress of job %s: %s", self.job.id, exc)
+
+    def cancelled(self) -> bool:
+        try:
+            return self.store.cancel_requested(self.job.id)
+        except JobStoreUnavailableError:
+            return False
+
+    def check_cancelled(self) -> None:
+        if self.cancelled():
+            raise JobCancelledError(f"job {self.job.id} was cancelled")
+
+
+@contextmanager
+def job_lease(store: JobStore, job_id: str, lease_s: float) -> Iterator[str]:
+    """Hold the job's lease for the block, renewing it from a heartbeat thread; LeaseHeldError if taken."""
+    owner = uuid.uuid4().hex
+    if not store.claim(job_id, owner, lease_s):
+        raise LeaseHeldError(f"job {job_id} is held by another delivery")
+    stop = threading.Event()
+
+    def heartbeat() -> None:
+        while not stop.wait(lease_s / 3):
+            try:
+                if not store.renew(job_id, owner, lease_s):
+                    log.warning("lost the lease of job %s", job_id)
+            except JobStoreUnavailableError as exc:
+                log.warning("could not renew the lease of job %s: %s", job_id, exc)
+
+    thread = threading.Thread(target=heartbeat, name=f"lease-{job_id[:8]}", daemon=True)
+    thread.start()
+    try:
+        yield owner
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        try:
+            store.release(job_id, owner)
+        except JobStoreUnavailableError:
+            pass  # it expires on its own
+
+
+def run_job(
+    store: JobStore,
+    job_id: str,
+    work: Callable[[JobContext], dict[str, Any]],
+    *,
+    lease_s: float,
+    metrics: JobMetrics | None = None,
+) -> str:
+    """Run `work` for a job once: skip finished jobs, hold the lease, record the outcome. Returns the state.
+
+    Raises LeaseHeldError when another delivery holds the job (the task retries later) and
+    JobStoreUnavailableError when Redis is down (the message stays unacked and comes back).
+    """
+    try:
+        job = store.get(job_id)
+    except JobNotFoundError:
+        log.warning("job %s is unknown or expired; dropping its task", job_id)
+        return "missing"
+    if job.state.finished:
+        log.info("job %s already %s; nothing to do", job_id, job.state)
+        return str(job.state)
+    with job_lease(store, job_id, lease_s):
+        if not store.mark_running(job_id):
+            return str(store.get(job_id).state)
+        ctx = JobContext(store, store.get(job_id))
+        start = time.perf_counter()
+        try:
+            ctx.check_cancelled()
+            result = work(ctx)
+            if ctx.cancelled():
+                raise JobCancelledError(f"job {job_id} was cancelled")
+        except JobCancelledError:
+            store.mark_cancelled(job_id)
+            state = JobState.CANCELLED
+            log.info("job %s cancelled", job_id)
+        except Exception as exc:
+            log.exception("job %s failed", job_id)
+            store.fail(job_id, f"{type(exc).__name__}: {exc}")
+            state = JobState.FAILED
+        else:
+            state = JobState.SUCCEEDED if store.succeed(job_id, result) else store.get(job_id).state
+        if metrics is not None:
+            metrics.total.labels(str(job.type), str(state)).inc()
+            metrics.duration.labels(str(job.type), str(state)).observe(time.perf_counter() - start)
+        return str(state)

@@ -1,0 +1,34 @@
+"""POST /v1/classify: validated here, answered by the inference service (never through Celery)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+
+from agnews_core.schemas import ClassifyRequest, ClassifyResponse
+from agnews_gateway.deps import ClientKeyDep, InferenceDep
+
+router = APIRouter(prefix="/v1", tags=["classify"])
+
+EXAMPLE = {
+    "model_version": "v20261126T005100-minilm-3fa9c1",
+    "predictions": [
+        {"label": "Sports", "label_id": 2,
+         "scores": {"World": 0.01, "Sports": 0.97, "Business": 0.01, "Sci/Tech": 0.01}}
+    ],
+}
+
+
+@router.post(
+    "/classify",
+    response_model=ClassifyResponse,
+    responses={
+        200: {"content": {"application/json": {"example": EXAMPLE}}},
+        413: {"description": "too many items or too large a body"},
+        429: {"description": "rate limit, or the inference queue is full (see Retry-After)"},
+        503: {"description": "the inference service is down or still loading a model"},
+    },
+)
+async def classify(body: ClassifyRequest, inference: InferenceDep, _key: ClientKeyDep) -> Response:
+    """Classify texts or articles into World, Sports, Business or Sci/Tech."""
+    answer = await inference.classify(body.model_dump_json(exclude_none=True).encode())
+    return Response(answer, media_type="application/json")

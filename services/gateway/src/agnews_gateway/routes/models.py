@@ -1,0 +1,65 @@
+"""The model registry as the public API shows it: versions, champion, promote and rollback."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import APIRouter, Response
+from starlette.concurrency import run_in_threadpool
+
+from agnews_core.schemas import ChampionResponse, ModelInfo, ModelList
+from agnews_gateway.deps import AdminDep, InferenceDep, RegistryDep, SettingsDep
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/v1/models", tags=["models"])
+
+
+@router.get("", response_model=ModelList)
+def list_models(registry: RegistryDep) -> ModelList:
+    """Every model version (newest first) with its metrics, and which one is champion."""
+    alias = registry.champion()
+    champion = alias.version if alias else None
+    models = [
+        ModelInfo(version=m.version, kind=m.kind, preset=m.preset, created_at=m.created_at,
+                  is_champion=m.version == champion, metrics=m.metrics)
+        for m in reversed(registry.list_versions())
+    ]
+    return ModelList(champion=champion, models=models)
+
+
+@router.get(
+    "/{version}/confusion-matrix.png",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}}, 404: {"description": "no such version or no image"}},
+)
+def read_confusion_matrix(version: str, registry: RegistryDep) -> Response:
+    """The test-set confusion matrix of a version, as PNG."""
+    return Response(registry.read_file(version, "confusion_matrix.png"), media_type="image/png")
+
+
+async def _tell_inference(inference: InferenceDep, settings: SettingsDep) -> None:
+    key = settings.inference_admin_key.get_secret_value()
+    if key:
+        await inference.reload(key)
+
+
+@router.post("/{version}/promote", response_model=ChampionResponse)
+async def promote_model(
+    version: str, registry: RegistryDep, inference: InferenceDep, settings: SettingsDep, _admin: AdminDep
+) -> ChampionResponse:
+    """Make a version the champion (the inference service follows the alias)."""
+    alias = await run_in_threadpool(registry.promote, version, "promoted through the gateway")
+    log.info("champion is now %s (promoted)", alias.version)
+    await _tell_inference(inference, settings)
+    return ChampionResponse(champion=alias.version)
+
+
+@router.post("/rollback", response_model=ChampionResponse, responses={409: {"description": "no previous champion"}})
+async def rollback_model(
+    registry: RegistryDep, inference: InferenceDep, settings: SettingsDep, _admin: AdminDep
+) -> ChampionResponse:
+    """Make the previous champion the champion again."""
+    alias = await run_in_threadpool(registry.rollback)
+    log.info("champion is now %s (rollback)", alias.version)
+    await _tell_inference(inference, settings)
+    return ChampionResponse(champion=alias.version)

@@ -1,0 +1,32 @@
+"""POST /v1/training-jobs (admin): queue a pipeline run on the training worker."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from agnews_core.schemas import Job, JobType, TrainingJobRequest
+from agnews_gateway.deps import AdminDep, JobStoreDep, QueueDep, ResourcesDep
+from agnews_gateway.routes.batch_jobs import IdempotencyKey
+
+router = APIRouter(prefix="/v1", tags=["jobs"])
+
+
+@router.post("/training-jobs", status_code=202, response_model=Job)
+def create_training_job(
+    body: TrainingJobRequest,
+    jobs: JobStoreDep,
+    queue: QueueDep,
+    res: ResourcesDep,
+    _admin: AdminDep,
+    idempotency_key: IdempotencyKey = None,
+) -> Job:
+    """Queue a training run; the new model is promoted only if it beats the champion."""
+    job, created = jobs.create(JobType.TRAINING, body.model_dump(exclude_none=True), idempotency_key)
+    if created:
+        try:
+            queue.send(JobType.TRAINING, job.id)
+        except Exception as exc:
+            jobs.fail(job.id, f"could not queue the job: {exc}")
+            raise
+        res.metrics.jobs_created.labels(str(JobType.TRAINING), "queued").inc()
+    return job

@@ -1,0 +1,65 @@
+"""The training Celery app: `celery -A agnews_trainer.worker:celery_app worker -Q training -c 1`.
+
+Training runs in the prefork child (one at a time), so the training metrics are served from that child on
+TRAINER_METRICS_PORT. Nothing heavy is imported here: torch loads inside the task.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import Celery
+from celery.signals import worker_process_init
+from prometheus_client import start_http_server
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from agnews_core.tasks import TRAINING_QUEUE, celery_config
+
+log = logging.getLogger(__name__)
+
+
+class TrainingWorkerSettings(BaseSettings):
+    """Queue-side knobs of the training worker (TRAINER_*); the pipeline's own are in TrainerSettings."""
+
+    model_config = SettingsConfigDict(env_prefix="TRAINER_", extra="ignore")
+
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_timeout_s: float = 5.0
+    visibility_timeout_s: int = Field(
+        6 * 3600, gt=0, description="must exceed the longest training run: Redis redelivers unacked jobs after it"
+    )
+    result_expires_s: int = 7 * 24 * 3600
+    job_lease_s: float = Field(120.0, gt=0, description="a killed worker's job is picked up after this long")
+    metrics_port: int = 9101
+    metrics_host: str = "127.0.0.1"
+
+
+def create_celery_app(settings: TrainingWorkerSettings | None = None) -> Celery:
+    settings = settings or TrainingWorkerSettings()
+    app = Celery("agnews_training", include=["agnews_trainer.tasks"])
+    app.conf.update(
+        celery_config(
+            settings.redis_url,
+            visibility_timeout_s=settings.visibility_timeout_s,
+            result_expires_s=settings.result_expires_s,
+        )
+    )
+    # One run at a time: training uses every core, and runs must not starve each other.
+    app.conf.update(task_default_queue=TRAINING_QUEUE, worker_concurrency=1)
+    app.conf.agnews_settings = settings
+    return app
+
+
+celery_app = create_celery_app()
+
+
+@worker_process_init.connect
+def _serve_metrics(**_: Any) -> None:
+    settings: TrainingWorkerSettings = celery_app.conf.agnews_settings
+    if settings.metrics_port:
+        try:
+            start_http_server(settings.metrics_port, addr=settings.metrics_host)
+        except OSError as exc:
+            log.warning("training metrics not served on :%d: %s", settings.metrics_port, exc)
