@@ -84,3 +84,10 @@ def kube_apiserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "apiserver: needs the real kube-apiserver (built once, cached)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    here = Path(__file__).resolve().parent
+    for item in items:
+        if here in Path(str(item.fspath)).resolve().parents:
+            item.add_marker(pytest.mark.deploy)
