@@ -25,7 +25,7 @@ from pydantic import BaseModel
 from agnews_trainer.config import RunConfig
 from agnews_trainer.evaluation import classification_metrics, evaluate_model
 from agnews_trainer.ingestion import ingest, load_ingested, read_eval_data
-from agnews_trainer.manifest import git_commit, stage_dir, write_json
+from agnews_trainer.manifest import git_commit, recording, stage_dir, write_json
 from agnews_trainer.publish import publish_model
 from agnews_trainer.transformation import to_model_frame, transform_frames
 from agnews_trainer.types import CancelFn, ProgressFn
@@ -146,9 +146,13 @@ def run_pipeline(cfg: RunConfig, progress: ProgressFn | None = None, cancel: Can
     )
 
     rep.stage("training", f"training {cfg.preset}")
-    train_dir = stage_dir(run_dir, "training")
-    trained = train_model(train_cfg, splits, train_dir, progress=rep.for_stage("training"), cancel=rep.cancelled)
-    write_json(train_dir / "train_result.json", {**dataclasses.asdict(trained), "model_dir": str(trained.model_dir)})
+    with recording(stage_dir(run_dir, "training"), "training") as rec:
+        rec.params = dataclasses.asdict(train_cfg)
+        # model/ is what gets published; the training package keeps its checkpoints beside it (resume).
+        trained = train_model(
+            train_cfg, splits, rec.out_dir / "model", progress=rep.for_stage("training"), cancel=rep.cancelled
+        )
+        rec.summary = {"kind": trained.kind, "base_model": trained.base_model, **trained.stats}
     rep.check_cancel()
 
     version = new_version_id(trained.kind)
