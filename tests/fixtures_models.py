@@ -56,18 +56,31 @@ def build_tiny_transformer(dest: Path, seed: int = 0) -> Path:
     )
     cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
     tok.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)]
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
     )
     fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]",
-        mask_token="[MASK]", model_max_length=128,
+        tokenizer_object=tok,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+        model_max_length=128,
         model_input_names=["input_ids", "token_type_ids", "attention_mask"],
     )
     torch.manual_seed(seed)
     config = BertConfig(
-        vocab_size=tok.get_vocab_size(), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-        intermediate_size=64, max_position_embeddings=128, num_labels=labels.NUM_LABELS,
-        id2label=labels.id2label(), label2id=labels.label2id(),
+        vocab_size=tok.get_vocab_size(),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+        num_labels=labels.NUM_LABELS,
+        id2label=labels.id2label(),
+        label2id=labels.label2id(),
     )
     model = BertForSequenceClassification(config).eval()
     dest.mkdir(parents=True, exist_ok=True)
@@ -96,7 +109,11 @@ def publish_model(registry: ModelRegistry, model_dir: Path, kind: ModelKind, *, 
     """Publish a model folder as a new version (optionally promoting it); returns the version id."""
     version = new_version_id(kind)
     manifest = ModelManifest(
-        version=version, kind=kind, preset="tiny-test", test_data_hash="test", metrics={"accuracy": 0.25},
+        version=version,
+        kind=kind,
+        preset="tiny-test",
+        test_data_hash="test",
+        metrics={"accuracy": 0.25},
         config={"max_length": 64},
     )
     registry.publish(model_dir, manifest)

@@ -67,8 +67,11 @@ def wait_ready(url: str, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
-        last = httpx.get(f"{url}/readyz")
-        if last.status_code == 200:
+        try:
+            last = httpx.get(f"{url}/readyz")
+        except httpx.TransportError:  # not listening yet
+            last = None
+        if last is not None and last.status_code == 200:
             return
         time.sleep(0.05)
     raise TimeoutError(f"{url} not ready after {timeout}s: {last.text if last else 'no answer'}")

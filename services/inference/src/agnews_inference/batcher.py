@@ -13,6 +13,7 @@ read once per batch, so every text of a request is answered by the same model ve
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import threading
@@ -173,7 +174,5 @@ def _resolve(item: _Pending, result: BatchResult | None = None, error: BaseExcep
         else:
             item.future.set_result(result)  # type: ignore[arg-type]
 
-    try:
+    with contextlib.suppress(RuntimeError):  # the loop is closed (server stopped)
         item.loop.call_soon_threadsafe(settle)
-    except RuntimeError:  # the loop is closed (server stopped)
-        pass

@@ -51,7 +51,9 @@ class BodySizeLimitMiddleware:
         await self.app(scope, replay, send)
 
     async def _reject(self, send: Any, size: int) -> None:
-        detail = f"request body too large: {size} bytes or more, the limit is {self.max_bytes} (INFERENCE_MAX_BODY_BYTES)"
+        detail = (
+            f"request body too large: {size} bytes or more, the limit is {self.max_bytes} (INFERENCE_MAX_BODY_BYTES)"
+        )
         payload = json.dumps({"detail": detail}).encode()
         await send(
             {

@@ -9,7 +9,7 @@ from agnews_core import labels
 from agnews_core.errors import ConfigError
 from agnews_core.registry import ModelManifest, ModelRegistry
 
-from agnews_inference.predictor import LoadedModel, read_label_names
+from agnews_inference.predictor import LoadedModel, Predictor, read_label_names
 from agnews_inference.settings import InferenceSettings
 from agnews_inference.tfidf_backend import load_tfidf
 from agnews_inference.transformers_backend import DEFAULT_MAX_LENGTH, cache_key, load_transformers
@@ -30,6 +30,7 @@ def load_model(registry: ModelRegistry, version: str, settings: InferenceSetting
     manifest = registry.get(version)
     model_dir = registry.materialize(version, settings.cache_dir / "models")
     names = read_label_names(model_dir)
+    predictor: Predictor
     if manifest.kind == "tfidf":
         predictor, backend = load_tfidf(model_dir, names), "sklearn"
     elif manifest.kind == "transformers":

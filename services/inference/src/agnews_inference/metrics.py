@@ -20,12 +20,12 @@ class InferenceMetrics:
             buckets=BATCH_BUCKETS,
             registry=self.registry,
         )
-        self.queue_depth = Gauge(
-            "agnews_inference_queue_depth", "Texts waiting for the model.", registry=self.registry
-        )
+        self.queue_depth = Gauge("agnews_inference_queue_depth", "Texts waiting for the model.", registry=self.registry)
         self.ready = Gauge("agnews_inference_ready", "1 once a model is loaded and warmed up.", registry=self.registry)
         self.model_info = Gauge(
-            "agnews_model_info", "The model being served (value is always 1).", ["version", "kind"],
+            "agnews_model_info",
+            "The model being served (value is always 1).",
+            ["version", "kind"],
             registry=self.registry,
         )
         self.predictions = Counter(

@@ -12,7 +12,7 @@ import contextlib
 import logging
 from dataclasses import dataclass
 
-from agnews_core.errors import AgnewsError
+from agnews_core.errors import AgnewsError, ConfigError, InvalidInputError
 from agnews_core.registry import ModelRegistry
 
 from agnews_inference.loader import load_model
@@ -39,6 +39,8 @@ class ModelServer:
         self.current: LoadedModel | None = None
         self.not_ready_reason = "loading the model"
         self._registry: ModelRegistry | None = None
+        self._broken: tuple[str, str] | None = None  # (version, why): immutable, so not worth retrying on a poll
+        self._last_warning = ""
         self._lock = asyncio.Lock()
 
     @property
@@ -51,15 +53,24 @@ class ModelServer:
             self._registry = self.settings.open_registry()
         return self._registry
 
-    async def load(self) -> ReloadOutcome:
-        """Resolve the configured ref and switch to it if it is not what is served now."""
+    async def load(self, force: bool = False) -> ReloadOutcome:
+        """Resolve the configured ref and switch to it if it is not what is served now.
+
+        A version that failed to load is not retried by the poller (versions are immutable), only by `force`.
+        """
         async with self._lock:  # the poller and POST /v1/reload never load the same version twice
             previous = self.current.version if self.current else None
             version = await asyncio.to_thread(self.registry.resolve, self.settings.model_ref)
             if version == previous:
                 return ReloadOutcome(version, previous, changed=False)
+            if self._broken and self._broken[0] == version and not force:
+                raise ConfigError(self._broken[1])
             logger.info("loading model %s (serving %s meanwhile)", version, previous or "nothing")
-            loaded = await asyncio.to_thread(load_model, self.registry, version, self.settings)
+            try:
+                loaded = await asyncio.to_thread(load_model, self.registry, version, self.settings)
+            except (ConfigError, InvalidInputError, OSError, ValueError) as exc:
+                self._broken = (version, f"model {version} cannot be served: {exc}")
+                raise ConfigError(self._broken[1]) from exc
             self.current = loaded  # the atomic switch
             self.metrics.set_model(loaded.version, loaded.kind)
             logger.info("now serving %s (%s, %s)", loaded.version, loaded.kind, loaded.backend)
@@ -83,7 +94,9 @@ class ModelServer:
     def _failed(self, reason: str) -> None:
         if self.current is None:
             self.not_ready_reason = reason
-        logger.warning("%s", reason)
+        if reason != self._last_warning:  # once per distinct problem, not once per poll
+            self._last_warning = reason
+            logger.warning("%s%s", reason, "" if self.current is None else f" (still serving {self.current.version})")
 
     async def close(self, task: asyncio.Task[None] | None) -> None:
         if task is not None:

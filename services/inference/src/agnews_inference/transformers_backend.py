@@ -37,7 +37,11 @@ class TransformersPredictor:
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         ids: list[list[int]] = self.tokenizer(
-            list(texts), truncation=True, max_length=self.max_length, padding=False, return_attention_mask=False,
+            list(texts),
+            truncation=True,
+            max_length=self.max_length,
+            padding=False,
+            return_attention_mask=False,
             return_token_type_ids=False,
         )["input_ids"]
         lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
@@ -76,7 +80,9 @@ def load_transformers(
         tokenizer = AutoTokenizer.from_pretrained(model_dir)
     except Exception as exc:
         raise ConfigError(f"cannot load the tokenizer in {model_dir}: {exc}") from None
-    input_names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in tokenizer.model_input_names]
+    input_names: list[str] = [
+        n for n in ("input_ids", "attention_mask", "token_type_ids") if n in tokenizer.model_input_names
+    ]
     max_length = min(max_length, int(getattr(tokenizer, "model_max_length", max_length) or max_length))
     candidates = ["onnx-int8", "onnx", "torch"] if backend == "auto" else [backend]
     errors = []
@@ -90,7 +96,9 @@ def load_transformers(
     raise ConfigError(f"no runtime could load {model_dir}: {'; '.join(errors)}")
 
 
-def _runtime(name: str, model_dir: Path, input_names: list[str], onnx_path: Path, threads: int) -> tuple[RunFn, list[str]]:
+def _runtime(
+    name: str, model_dir: Path, input_names: list[str], onnx_path: Path, threads: int
+) -> tuple[RunFn, list[str]]:
     if name == "torch":
         return _torch_runtime(model_dir, threads), input_names
     import onnxruntime as ort

@@ -41,7 +41,7 @@ async def read_model(server: ModelServerDep) -> ServedModel:
 async def create_reload(_: AdminDep, server: ModelServerDep) -> ReloadResponse:
     """Check the champion alias now; load and switch to a new one (old one serves meanwhile)."""
     # Shielded: a client that hangs up must not abandon a load half way (the poller would only redo it).
-    outcome = await asyncio.shield(server.load())
+    outcome = await asyncio.shield(server.load(force=True))
     return ReloadResponse(
         model_version=outcome.model_version, previous_version=outcome.previous_version, changed=outcome.changed
     )

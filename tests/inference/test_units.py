@@ -1,0 +1,127 @@
+"""The pieces on their own: label mapping, tfidf column order, runtimes agreeing, padding, batching."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pytest
+from agnews_core.errors import ConfigError, OverloadedError
+from agnews_inference.batcher import MicroBatcher
+from agnews_inference.metrics import InferenceMetrics
+from agnews_inference.predictor import LoadedModel, read_label_names
+from agnews_inference.tfidf_backend import TfidfPredictor
+from agnews_inference.transformers_backend import load_transformers
+from fixtures_models import agnews_rows
+
+NAMES = ("World", "Sports", "Business", "Sci/Tech")
+
+
+def test_label_names_come_from_the_model_config(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text(
+        json.dumps({"id2label": {"1": "Sports", "0": "World", "3": "Sci/Tech", "2": "Business"}})
+    )
+    assert read_label_names(tmp_path) == NAMES
+    (tmp_path / "config.json").write_text(
+        json.dumps({"id2label": {"0": "Sports", "1": "World", "2": "Business", "3": "Sci/Tech"}})
+    )
+    with pytest.raises(ConfigError, match="output 0 is 'Sports', but agnews expects 'World'"):
+        read_label_names(tmp_path)
+    (tmp_path / "config.json").write_text("{}")
+    with pytest.raises(ConfigError, match="no readable id2label"):
+        read_label_names(tmp_path)
+
+
+def test_tfidf_columns_are_reordered_whatever_classes_are(tiny_tfidf_model_dir: Path) -> None:
+    pipeline = joblib.load(tiny_tfidf_model_dir / "model.joblib")
+    texts = [t for t, _ in agnews_rows(20, "test")]
+    reference = TfidfPredictor(pipeline, NAMES).predict_proba(texts)
+    clf = pipeline[-1]
+    for classes in (np.array([1, 2, 3, 4]), np.array(list(NAMES))):
+        clf.classes_ = classes
+        np.testing.assert_allclose(TfidfPredictor(pipeline, NAMES).predict_proba(texts), reference)
+    clf.classes_ = np.array([7, 8, 9, 10])
+    with pytest.raises(ConfigError, match="neither indices"):
+        TfidfPredictor(pipeline, NAMES)
+
+
+def _load(model_dir: Path, backend: str, tmp_path: Path, chunk: int = 32):
+    return load_transformers(
+        model_dir, backend=backend, cache_key="v-test", compiled_dir=tmp_path, max_length=64, chunk=chunk, threads=1
+    )
+
+
+def test_runtimes_agree_and_padding_changes_nothing(tiny_transformer_model_dir: Path, tmp_path: Path) -> None:
+    texts = [t for t, _ in agnews_rows(40, "test")] + ["", "short"]
+    torch_pred, name = _load(tiny_transformer_model_dir, "torch", tmp_path)
+    assert name == "torch"
+    reference = torch_pred.predict_proba(texts)
+    alone = np.vstack([torch_pred.predict_proba([t]) for t in texts])
+    np.testing.assert_allclose(reference, alone, atol=1e-5)  # length-sorted padding is invisible
+    onnx_pred, _ = _load(tiny_transformer_model_dir, "onnx", tmp_path, chunk=7)
+    np.testing.assert_allclose(onnx_pred.predict_proba(texts), reference, atol=1e-4)
+    int8_pred, name = _load(tiny_transformer_model_dir, "auto", tmp_path)
+    assert name == "onnx-int8"
+    int8 = int8_pred.predict_proba(texts)
+    np.testing.assert_allclose(int8.sum(axis=1), 1.0, atol=1e-6)
+    assert np.abs(int8 - reference).max() < 0.05
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["v-test-onnx-int8.onnx", "v-test-onnx.onnx"]
+
+
+class _Counting:
+    def __init__(self, delay: float) -> None:
+        self.delay, self.calls, self.lock = delay, [], threading.Lock()
+
+    def predict_proba(self, texts):
+        self.calls.append(len(texts))
+        time.sleep(self.delay)
+        return np.tile(np.array([0.1, 0.2, 0.3, 0.4]), (len(texts), 1)) * (1 + 0 * np.arange(len(texts))[:, None])
+
+
+def _model(predictor) -> LoadedModel:
+    return LoadedModel("v1", "tfidf", "test", predictor, NAMES, (1, 2, 3, 4))
+
+
+def test_concurrent_requests_share_batches_and_keep_their_own_rows() -> None:
+    predictor = _Counting(0.05)
+    batcher = MicroBatcher(
+        lambda: _model(predictor), InferenceMetrics(), max_batch_size=8, max_wait_ms=5, max_queue=100
+    )
+    batcher.start()
+
+    async def go():
+        return await asyncio.gather(*(batcher.submit([f"t{i}"] * (1 + i % 3)) for i in range(12)))
+
+    try:
+        results = asyncio.run(go())
+    finally:
+        batcher.stop()
+    assert [len(r.probs) for r in results] == [1 + i % 3 for i in range(12)]
+    assert sum(predictor.calls) == sum(1 + i % 3 for i in range(12))
+    assert len(predictor.calls) < 12 and max(predictor.calls) <= 8
+
+
+def test_queue_bound_raises_overloaded_with_retry_after() -> None:
+    predictor = _Counting(0.3)
+    batcher = MicroBatcher(lambda: _model(predictor), InferenceMetrics(), max_batch_size=1, max_wait_ms=0, max_queue=3)
+    batcher.start()
+
+    async def go():
+        first = asyncio.ensure_future(batcher.submit(["a"]))
+        await asyncio.sleep(0.05)  # the thread holds "a"; the queue is empty again
+        queued = asyncio.ensure_future(batcher.submit(["b", "c", "d"]))
+        await asyncio.sleep(0)
+        with pytest.raises(OverloadedError) as err:
+            await batcher.submit(["e"])
+        assert err.value.retry_after_s >= 1
+        await asyncio.gather(first, queued)
+
+    try:
+        asyncio.run(go())
+    finally:
+        batcher.stop()
