@@ -91,3 +91,13 @@ from fixtures_models import (  # noqa: E402, F401
     tiny_tfidf_model_dir,
     tiny_transformer_model_dir,
 )
+
+
+# The whole stack on free ports (tests/stack.py documents its attributes: gateway_url, admin_key, ...).
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """Redis, inference, batch + training workers and the gateway, with a trained tfidf champion."""
+    from stack import Stack
+
+    with Stack.start(tmp_path_factory.mktemp("stack"), champion="train") as running:
+        yield running

@@ -27,6 +27,10 @@ def celery_config(
     """
     transport = {
         "visibility_timeout": visibility_timeout_s,
+        # kombu sweeps for expired unacked messages every interval * throttle seconds (100 s by default):
+        # keep the sweep a fraction of the visibility timeout so a dead worker's job comes back promptly.
+        "unacked_restore_interval": max(1, min(60, visibility_timeout_s // 5)),
+        "unacked_restore_throttle": 1,
         "socket_timeout": 5,
         "socket_connect_timeout": 5,
         "health_check_interval": 10,

@@ -15,7 +15,7 @@ from typing import Any
 from celery import Task, shared_task
 from prometheus_client import REGISTRY, Gauge
 
-from agnews_core.jobs import JobContext, JobStore, LeaseHeldError, default_job_metrics, run_job
+from agnews_core.jobs import JobCancelledError, JobContext, JobStore, LeaseHeldError, default_job_metrics, run_job
 from agnews_core.tasks import TRAIN_TASK
 
 log = logging.getLogger(__name__)
@@ -71,14 +71,17 @@ def result_to_dict(result: Any) -> dict[str, Any]:
 def train_for_job(ctx: JobContext) -> dict[str, Any]:
     """Run the pipeline with the job's parameters over the worker's settings."""
     from agnews_trainer.config import TrainerSettings
-    from agnews_trainer.pipeline import run_pipeline
+    from agnews_trainer.pipeline import PipelineCancelled, run_pipeline
 
     settings = TrainerSettings()
     params = {k: v for k, v in ctx.job.params.items() if k in JOB_PARAMS}
     cfg = settings.run_config(**params, run_dir=settings.work_dir / "runs" / f"job-{ctx.job.id}")
     ctx.progress(0.0, f"starting a {cfg.preset} run")
     start = time.perf_counter()
-    result = result_to_dict(run_pipeline(cfg, ctx.progress, ctx.cancelled))
+    try:
+        result = result_to_dict(run_pipeline(cfg, ctx.progress, ctx.cancelled))
+    except PipelineCancelled as exc:
+        raise JobCancelledError(str(exc)) from None
     last_training_metrics().record(cfg.preset, result, time.perf_counter() - start)
     return result
 

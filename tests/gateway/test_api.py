@@ -1,0 +1,128 @@
+"""Gateway API in-process on a real Redis: auth, validation, limits, idempotency, 404, 429, 503."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from fastapi.testclient import TestClient
+
+from agnews_gateway.errors import validation_sentence
+from tests_gateway_helpers import ADMIN
+
+Make = Callable[..., TestClient]
+
+
+def test_admin_routes_need_the_admin_key(make_client: Make) -> None:
+    client = make_client()
+    for method, path, body in (
+        ("POST", "/v1/training-jobs", {"preset": "tfidf"}),
+        ("POST", "/v1/models/v1/promote", None),
+        ("POST", "/v1/models/rollback", None),
+    ):
+        missing = client.request(method, path, json=body)
+        assert missing.status_code == 401, path
+        assert "Authorization: Bearer" in missing.json()["detail"]
+        assert missing.headers["www-authenticate"] == "Bearer"
+        wrong = client.request(method, path, json=body, headers={"Authorization": "Bearer nope"})
+        assert wrong.status_code == 403 and wrong.json()["detail"] == "this API key is not an admin key"
+
+
+def test_classify_keys_when_set(make_client: Make) -> None:
+    client = make_client(classify_keys="user-key")
+    assert client.post("/v1/classify", json={"texts": ["x"]}).status_code == 401
+    assert client.post("/v1/classify", json={"texts": ["x"]}, headers={"Authorization": "Bearer bad"}).status_code == 403
+    # a right key passes auth and reaches the (absent) inference service
+    ok = client.post("/v1/classify", json={"texts": ["x"]}, headers={"Authorization": "Bearer user-key"})
+    assert ok.status_code == 503
+
+
+def test_validation_errors_are_one_sentence(make_client: Make) -> None:
+    client = make_client()
+    both = client.post("/v1/classify", json={"texts": ["a"], "articles": []})
+    assert both.status_code == 422
+    assert both.json()["detail"] == "invalid request: send exactly one of 'texts' or 'articles'"
+    wrong_type = client.post("/v1/classify", json={"texts": [1]})
+    assert wrong_type.status_code == 422 and wrong_type.json()["detail"].startswith("invalid request: texts.0: ")
+    bad_knob = client.post("/v1/training-jobs", json={"preset": "tfidf", "epochs": -1}, headers=ADMIN)
+    assert bad_knob.status_code == 422
+    assert bad_knob.json()["detail"] == "invalid request: epochs: Input should be greater than 0"
+    assert validation_sentence([]) == "invalid request"
+
+
+def test_bad_and_big_uploads(make_client: Make) -> None:
+    client = make_client(max_batch_articles=5, max_upload_bytes=1000)
+    bad = client.post("/v1/batch-jobs", files={"file": ("a.csv", b"foo,bar\n1,2\n")})
+    assert bad.status_code == 422 and "'text' column" in bad.json()["detail"]
+    many = client.post("/v1/batch-jobs", files={"file": ("a.txt", b"a\nb\nc\nd\ne\nf\n")})
+    assert many.status_code == 413 and "more than 5 articles" in many.json()["detail"]
+    big = client.post("/v1/batch-jobs", files={"file": ("a.txt", b"x" * 2000)})
+    assert big.status_code == 413 and "larger than 1000 bytes" in big.json()["detail"]
+    missing = client.post("/v1/batch-jobs", data={"x": "1"})
+    assert missing.status_code == 422 and "file: Field required" in missing.json()["detail"]
+
+
+def test_big_classify_body_is_413(make_client: Make) -> None:
+    client = make_client(max_body_bytes=1000)
+    response = client.post("/v1/classify", json={"texts": ["x" * 2000]})
+    assert response.status_code == 413 and "larger than 1000 bytes" in response.json()["detail"]
+
+
+def test_jobs_404_idempotency_and_cancel(make_client: Make) -> None:
+    client = make_client()
+    missing = client.get("/v1/jobs/does-not-exist")
+    assert missing.status_code == 404 and "no job with id 'does-not-exist'" in missing.json()["detail"]
+    assert client.delete("/v1/jobs/does-not-exist").status_code == 404
+    files = {"file": ("a.txt", b"one\ntwo\n")}
+    first = client.post("/v1/batch-jobs", files=files, headers={"Idempotency-Key": "k1"})
+    again = client.post("/v1/batch-jobs", files=files, headers={"Idempotency-Key": "k1"})
+    assert first.status_code == again.status_code == 202
+    assert first.json()["id"] == again.json()["id"] and first.json()["state"] == "queued"
+    assert first.json()["params"]["n_articles"] == 2
+    assert len(client.get("/v1/jobs").json()["jobs"]) == 1
+    job_id = first.json()["id"]
+    not_ready = client.get(f"/v1/jobs/{job_id}/result")
+    assert not_ready.status_code == 409 and "queued" in not_ready.json()["detail"]
+    cancelled = client.delete(f"/v1/jobs/{job_id}")
+    assert cancelled.status_code == 200 and cancelled.json()["state"] == "cancelled"
+    assert client.delete(f"/v1/jobs/{job_id}").status_code == 409
+
+
+def test_training_job_needs_admin_to_cancel(make_client: Make) -> None:
+    client = make_client()
+    job = client.post("/v1/training-jobs", json={"preset": "tfidf"}, headers=ADMIN).json()
+    assert job["type"] == "training" and job["params"] == {"preset": "tfidf"}
+    assert client.delete(f"/v1/jobs/{job['id']}").status_code == 401
+    assert client.delete(f"/v1/jobs/{job['id']}", headers=ADMIN).json()["state"] == "cancelled"
+
+
+def test_rate_limit_429_with_retry_after(make_client: Make) -> None:
+    client = make_client(rate_limit_per_minute=3)
+    codes = [client.get("/v1/jobs").status_code for _ in range(4)]
+    assert codes == [200, 200, 200, 429]
+    limited = client.get("/v1/jobs")
+    assert 1 <= int(limited.headers["retry-after"]) <= 60
+    assert "rate limit of 3 requests per minute" in limited.json()["detail"]
+    # another client (its own key) has its own budget; health probes are never limited
+    assert client.get("/v1/jobs", headers={"Authorization": "Bearer someone"}).status_code == 200
+    assert client.get("/healthz").status_code == 200
+
+
+def test_inference_down_is_503_naming_it(make_client: Make) -> None:
+    client = make_client()
+    response = client.post("/v1/classify", json={"texts": ["stocks rally"]})
+    assert response.status_code == 503
+    assert response.json()["detail"].startswith("inference service unavailable at http://127.0.0.1:")
+    ready = client.get("/readyz")
+    assert ready.status_code == 503 and "inference unreachable" in ready.json()["detail"]
+    assert "Redis" not in ready.json()["detail"]
+
+
+def test_metrics_and_openapi(make_client: Make) -> None:
+    client = make_client()
+    client.get("/v1/jobs/x")
+    text = client.get("/metrics").text
+    assert 'agnews_http_requests_total{method="GET",route="/v1/jobs/{job_id}",service="gateway",status="404"}' in text
+    assert 'agnews_queue_backlog{queue="batch"}' in text
+    spec = client.get("/openapi.json").json()
+    assert "/v1/batch-jobs" in spec["paths"] and "/v1/models/{version}/promote" in spec["paths"]
+    assert client.get("/docs").status_code == 200

@@ -1,0 +1,54 @@
+"""Upload parsing: every accepted format, and a readable reason for each bad file."""
+
+from __future__ import annotations
+
+import pytest
+
+from agnews_core.errors import InvalidInputError, PayloadTooLargeError
+from agnews_gateway.batch_files import Row, detect_format, parse_articles
+
+
+def test_csv_with_title_and_description() -> None:
+    data = b"id,title,description\na1,Oil climbs,Crude rose 3%\n\na2,Federer wins,\n"
+    assert parse_articles(data, "csv", 10) == [Row("a1", "Oil climbs", "Crude rose 3%"), Row("a2", "Federer wins", "")]
+
+
+def test_csv_with_text_column_and_bom() -> None:
+    assert parse_articles("\ufefftext\nhello world\n".encode(), "csv", 10) == [Row("1", "hello world")]
+
+
+def test_jsonl_and_txt() -> None:
+    data = b'{"title": "a", "description": "b", "id": 7}\n\n{"text": "c"}\n"d"\n'
+    assert parse_articles(data, "jsonl", 10) == [Row("7", "a", "b"), Row("2", "c"), Row("3", "d")]
+    assert parse_articles(b"one\n\n two \n", "txt", 10) == [Row("1", "one"), Row("2", "two")]
+
+
+def test_detect_format() -> None:
+    assert detect_format("x.CSV", b"") == "csv"
+    assert detect_format("x.ndjson", b"") == "jsonl"
+    assert detect_format(None, b'{"text": 1}') == "jsonl"
+    assert detect_format("upload", b"title,description\n") == "csv"
+    assert detect_format("upload", b"just a line") == "txt"
+
+
+@pytest.mark.parametrize(
+    ("data", "fmt", "message"),
+    [
+        (b"foo,bar\n1,2\n", "csv", "must name a 'text' column"),
+        (b"text,id\nhello\n", "csv", "line 2 has 1 fields"),
+        (b"id,title\n5,\n", "csv", "line 2 has no text"),
+        (b'{"text": "ok"}\n{nope\n', "jsonl", "line 2 is not valid JSON"),
+        (b'{"text": 3}\n', "jsonl", "must be strings"),
+        (b"[1]\n", "jsonl", "must be an object"),
+        (b"\n\n", "txt", "holds no articles"),
+        (b"\xff\xfe\x00bad", "txt", "not UTF-8"),
+    ],
+)
+def test_bad_files_say_what_is_wrong(data: bytes, fmt: str, message: str) -> None:
+    with pytest.raises(InvalidInputError, match=message):
+        parse_articles(data, fmt, 10)  # type: ignore[arg-type]
+
+
+def test_too_many_articles() -> None:
+    with pytest.raises(PayloadTooLargeError, match="more than 3 articles"):
+        parse_articles(b"a\nb\nc\nd\n", "txt", 3)
