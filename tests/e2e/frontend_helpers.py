@@ -10,6 +10,7 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -88,11 +89,17 @@ def render_config(prefix: Path, gateway_url: str, port: int, max_body: str = "10
 
 
 @contextmanager
-def running_nginx(prefix: Path, gateway_url: str, max_body: str = "100m") -> Iterator[Nginx]:
-    """Start nginx in the foreground (`daemon off` is in the config) and stop it by its PID."""
+def running_nginx(gateway_url: str, max_body: str = "100m") -> Iterator[Nginx]:
+    """Start nginx in the foreground (`daemon off` is in the config) and stop it by its PID.
+
+    The prefix is a fresh world-readable folder, not pytest's tmp_path: started as root, nginx runs its
+    workers as `nobody`, which cannot enter pytest's 0700 folders to buffer a large upload.
+    """
     binary = nginx_binary()
     if binary is None:
         raise RuntimeError("nginx is not installed: run scripts/frontend-deps.sh")
+    prefix = Path(tempfile.mkdtemp(prefix="agnews-nginx-"))
+    prefix.chmod(0o755)
     port = _free_port()
     conf = render_config(prefix, gateway_url, port, max_body)
     log = (prefix / "nginx.log").open("wb")
@@ -110,6 +117,7 @@ def running_nginx(prefix: Path, gateway_url: str, max_body: str = "100m") -> Ite
             proc.kill()
             proc.wait(timeout=5)
         log.close()
+        shutil.rmtree(prefix, ignore_errors=True)
 
 
 def _wait_for_port(port: int, proc: subprocess.Popen[bytes], log: Path, timeout: float = 15.0) -> None:

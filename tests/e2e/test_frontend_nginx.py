@@ -51,20 +51,20 @@ def echo_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def nginx(echo_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Nginx]:
-    with running_nginx(tmp_path_factory.mktemp("nginx"), echo_url, max_body="64k") as server:
+def nginx(echo_url: str) -> Iterator[Nginx]:
+    with running_nginx(echo_url, max_body="64k") as server:
         yield server
 
 
-def test_rendered_config_passes_nginx_t(tmp_path: Path, echo_url: str) -> None:
-    with running_nginx(tmp_path, echo_url) as server:
+def test_rendered_config_passes_nginx_t(echo_url: str) -> None:
+    with running_nginx(echo_url) as server:
         result = subprocess.run(
-            [str(nginx_binary()), "-e", "stderr", "-t", "-c", str(server.conf), "-p", str(tmp_path)],
+            [str(nginx_binary()), "-e", "stderr", "-t", "-c", str(server.conf), "-p", str(server.conf.parent)],
             capture_output=True,
             text=True,
         )
+        text = server.conf.read_text()
     assert result.returncode == 0, result.stderr
-    text = server.conf.read_text()
     assert not re.search(r"@[A-Z_]+@", text)
     assert f"root {Path(__file__).resolve().parents[2] / 'services/frontend/public'};" in text
 
@@ -127,8 +127,8 @@ def test_body_over_nginx_cap_is_json_413(nginx: Nginx) -> None:
     assert "larger than the server accepts" in json.loads(body)["detail"]
 
 
-def test_gateway_down_is_json_503(tmp_path: Path) -> None:
-    with running_nginx(tmp_path, dead_gateway_url()) as server:
+def test_gateway_down_is_json_503() -> None:
+    with running_nginx(dead_gateway_url()) as server:
         status, headers, body = server.get("/api/v1/models")
         page_status, _, _ = server.get("/")
     assert status == 503
