@@ -170,6 +170,9 @@ def test_env_names_follow_the_contract(render: Render) -> None:
     cm = find(objs, "ConfigMap", "agnews")
     assert cm["data"]["GATEWAY_INFERENCE_URL"] == "http://agnews-inference:8001"
     assert cm["data"]["REGISTRY_URI"] == "s3://agnews-models-example/agnews"
+    # worker metrics listeners must bind the pod IP for Prometheus and the tcpSocket liveness probes
+    assert cm["data"]["TRAINER_METRICS_HOST"] == cm["data"]["GATEWAY_WORKER_METRICS_HOST"] == "0.0.0.0"
+    assert cm["data"]["INFERENCE_INTRA_OP_THREADS"] == "2"
     gw = env_of(containers(find(objs, "Deployment", "-gateway"))[0])
     for name in ("GATEWAY_REDIS_URL", "GATEWAY_ADMIN_KEYS", "GATEWAY_CLASSIFY_KEYS", "GATEWAY_REGISTRY_URI",
                  "GATEWAY_S3_REGION"):
