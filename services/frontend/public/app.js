@@ -77,11 +77,12 @@
   /* ---------- API and errors ---------- */
 
   class ApiError extends Error {
-    constructor(status, title, details) {
+    constructor(status, title, details, hint = "") {
       super(title);
       this.status = status;
       this.title = title;
       this.details = details; // array of readable lines
+      this.hint = hint; // what the reader can do about it
     }
   }
 
@@ -143,23 +144,23 @@
       const plain = text.trim();
       if (plain && !plain.startsWith("<") && plain.length < 300) lines = [plain];
     }
+    let hint = STATUS_HINTS[res.status] || "";
     if (res.status === 429) {
       const after = Number.parseInt(res.headers.get("Retry-After") || "", 10);
-      lines.push(Number.isFinite(after) ? `Try again in ${plural(after, "second", "seconds")}.` : "Wait a little and try again.");
+      hint = Number.isFinite(after) ? `Try again in ${plural(after, "second", "seconds")}.` : "Wait a little and try again.";
     }
-    if (STATUS_HINTS[res.status]) lines.push(STATUS_HINTS[res.status]);
     if (!lines.length) lines = [`The server answered HTTP ${res.status} ${res.statusText || ""}`.trim() + "."];
     const title = STATUS_TITLES[res.status] || `Request failed (HTTP ${res.status})`;
-    return new ApiError(res.status, title, lines);
+    return new ApiError(res.status, title, lines, hint);
   }
 
   function networkError() {
     const offline = navigator.onLine === false;
     return new ApiError(0, STATUS_TITLES[0], [
       offline
-        ? "Your device is offline. Reconnect and try again."
-        : "The request did not get through: the network or the service is down. Try again in a moment.",
-    ]);
+        ? "Your device is offline."
+        : "The request did not get through: the network or the service is down.",
+    ], offline ? "Reconnect and try again." : "Try again in a moment.");
   }
 
   async function api(path, { method = "GET", json, body, signal } = {}) {
@@ -198,7 +199,8 @@
     const e = asApiError(err);
     const lines = e.details && e.details.length ? e.details : [];
     const body = lines.length > 1 ? el("ul", {}, ...lines.map((l) => el("li", { text: l }))) : el("p", { text: lines[0] || "" });
-    box.replaceChildren(el("strong", { text: e.status > 0 ? `${e.title} (HTTP ${e.status})` : e.title }), body);
+    box.replaceChildren(el("strong", { text: e.status > 0 ? `${e.title} (HTTP ${e.status})` : e.title }), body,
+      e.hint ? el("p", { class: "error-hint", text: e.hint }) : null);
     box.dataset.status = String(e.status);
     box.hidden = false;
     if (e.status === 0 || e.status >= 502) refreshStatus();
@@ -262,10 +264,13 @@
       await api("/readyz");
       statusBox.dataset.state = "ready";
       text.textContent = state.champion ? `Ready · champion ${state.champion}` : "Ready";
+      text.title = text.textContent;
     } catch (err) {
       const e = asApiError(err);
       statusBox.dataset.state = "down";
-      text.textContent = e.status === 0 ? "Service unreachable" : `Not ready: ${(e.details && e.details[0]) || e.title}`;
+      const why = ((e.details && e.details[0]) || e.title).replace(/^not ready:\s*/i, "");
+      text.textContent = e.status === 0 ? "Service unreachable" : `Not ready: ${why}`;
+      text.title = text.textContent;
     }
   }
 
@@ -365,6 +370,9 @@
     } catch (err) {
       if (err.name === "AbortError" || seq !== classify.seq) return;
       showError(errorBox, err);
+      // A result for other text under an error would mislead: show only the error.
+      $("#classify-result").hidden = true;
+      $("#classify-empty").hidden = true;
     } finally {
       // On a phone the result sits below the form: bring it into view after a button press.
       if (explicit && seq === classify.seq) $(".result-card").scrollIntoView({ block: "nearest" });
