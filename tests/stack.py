@@ -35,7 +35,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -101,10 +101,8 @@ class Proc:
         return self.popen.poll() is None
 
     def signal(self, sig: int) -> None:
-        try:
+        with suppress(ProcessLookupError):
             os.killpg(self.popen.pid, sig)
-        except ProcessLookupError:
-            pass
 
     def stop(self, timeout: float = 15.0) -> None:
         if not self.alive():
@@ -174,8 +172,14 @@ class Stack:
     # -- environment per process --------------------------------------------------------------------------
     def _base_env(self) -> dict[str, str]:
         env = dict(os.environ)
-        env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", HF_DATASETS_OFFLINE="1",
-                   TOKENIZERS_PARALLELISM="false", PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")
+        env.update(
+            HF_HUB_OFFLINE="1",
+            TRANSFORMERS_OFFLINE="1",
+            HF_DATASETS_OFFLINE="1",
+            TOKENIZERS_PARALLELISM="false",
+            PYTHONUNBUFFERED="1",
+            OMP_NUM_THREADS="1",
+        )
         env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
         return env
 
@@ -200,8 +204,13 @@ class Stack:
         log = logs / f"{name}.log"
         fh = open(log, "ab")  # noqa: SIM115 - the child owns it
         popen = subprocess.Popen(
-            argv, cwd=self.workdir, env=self._base_env() | env, stdout=fh, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True,
+            argv,
+            cwd=self.workdir,
+            env=self._base_env() | env,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
         fh.close()
         proc = Proc(name, popen, log)
@@ -211,11 +220,25 @@ class Stack:
     # -- components ---------------------------------------------------------------------------------------
     def start_redis(self, timeout: float = 10.0) -> None:
         (self.workdir / "redis").mkdir(parents=True, exist_ok=True)
-        proc = self._spawn("redis", [
-            shutil.which("redis-server") or "redis-server", "--port", str(self.redis_port), "--bind", "127.0.0.1",
-            "--requirepass", self.redis_password, "--save", "", "--appendonly", "no",
-            "--dir", str(self.workdir / "redis"),
-        ], {})
+        proc = self._spawn(
+            "redis",
+            [
+                shutil.which("redis-server") or "redis-server",
+                "--port",
+                str(self.redis_port),
+                "--bind",
+                "127.0.0.1",
+                "--requirepass",
+                self.redis_password,
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir / "redis"),
+            ],
+            {},
+        )
         import redis
 
         deadline = time.monotonic() + timeout
@@ -239,8 +262,19 @@ class Stack:
             "INFERENCE_CACHE_DIR": str(self.workdir / "inference-cache"),
             "INFERENCE_INTRA_OP_THREADS": "1",
         } | self.inference_env
-        proc = self._spawn("inference", [str(BIN / "agnews-inference"), "--host", "127.0.0.1",
-                                         "--port", str(self.inference_port), "--log-level", "warning"], env)
+        proc = self._spawn(
+            "inference",
+            [
+                str(BIN / "agnews-inference"),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.inference_port),
+                "--log-level",
+                "warning",
+            ],
+            env,
+        )
         wait_http(f"{self.inference_url}/{'readyz' if wait_ready else 'healthz'}", timeout, proc.popen, proc.log)
 
     def start_worker(self, name: str, timeout: float = 60.0) -> None:
@@ -259,8 +293,26 @@ class Stack:
                 "TRAINER_JOB_LEASE_S": "5",
             } | self.training_env
         hostname = f"{name}-{secrets.token_hex(3)}@%h"
-        proc = self._spawn(name, [str(BIN / "celery"), "-A", app, "worker", "-Q", queue, "-c", conc,
-                                  "-n", hostname, "--without-gossip", "--without-mingle", "-l", "info"], env)
+        proc = self._spawn(
+            name,
+            [
+                str(BIN / "celery"),
+                "-A",
+                app,
+                "worker",
+                "-Q",
+                queue,
+                "-c",
+                conc,
+                "-n",
+                hostname,
+                "--without-gossip",
+                "--without-mingle",
+                "-l",
+                "info",
+            ],
+            env,
+        )
         deadline = time.monotonic() + timeout
         while "ready." not in proc.log.read_text(errors="replace"):
             if not proc.alive() or time.monotonic() > deadline:
@@ -275,8 +327,19 @@ class Stack:
 
     def start_gateway(self, timeout: float = 60.0) -> None:
         env = self._gateway_settings_env() | self.gateway_env
-        proc = self._spawn("gateway", [str(BIN / "agnews-gateway"), "--host", "127.0.0.1",
-                                       "--port", str(self.gateway_port), "--log-level", "warning"], env)
+        proc = self._spawn(
+            "gateway",
+            [
+                str(BIN / "agnews-gateway"),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.gateway_port),
+                "--log-level",
+                "warning",
+            ],
+            env,
+        )
         wait_http(f"{self.gateway_url}/healthz", timeout, proc.popen, proc.log)
 
     # -- models -------------------------------------------------------------------------------------------
@@ -299,9 +362,24 @@ class Stack:
         log.parent.mkdir(parents=True, exist_ok=True)
         with open(log, "ab") as fh:
             out = subprocess.run(
-                [str(BIN / "agnews-train"), "run", "--preset", preset, "--data", str(self.data_dir),
-                 "--registry", self.registry_uri, "--work-dir", str(self.workdir / "trainer"), *extra],
-                cwd=self.workdir, env=self._base_env(), stdout=subprocess.PIPE, stderr=fh, timeout=timeout,
+                [
+                    str(BIN / "agnews-train"),
+                    "run",
+                    "--preset",
+                    preset,
+                    "--data",
+                    str(self.data_dir),
+                    "--registry",
+                    self.registry_uri,
+                    "--work-dir",
+                    str(self.workdir / "trainer"),
+                    *extra,
+                ],
+                cwd=self.workdir,
+                env=self._base_env(),
+                stdout=subprocess.PIPE,
+                stderr=fh,
+                timeout=timeout,
                 check=False,
             )
         if out.returncode != 0:
@@ -324,8 +402,9 @@ class Stack:
     # -- lifecycle ----------------------------------------------------------------------------------------
     @classmethod
     @contextmanager
-    def start(cls, workdir: Path, *, champion: str | None = "tfidf", training: bool = True,
-              **kwargs: Any) -> Iterator[Stack]:
+    def start(
+        cls, workdir: Path, *, champion: str | None = "tfidf", training: bool = True, **kwargs: Any
+    ) -> Iterator[Stack]:
         stack = cls(workdir=Path(workdir), **kwargs)
         stack.workdir.mkdir(parents=True, exist_ok=True)
         try:

@@ -14,7 +14,6 @@ from typing import Any
 
 import httpx
 import pytest
-
 from agnews_core.labels import LABEL_NAMES
 
 pytestmark = pytest.mark.slow
@@ -61,7 +60,7 @@ def test_classify_round_trip_tfidf(stack: Any) -> None:
 
 
 def test_batch_job_end_to_end(stack: Any) -> None:
-    rows = [("a%d" % i, f"Team {i} wins the league final", "The coach praised the defence.") for i in range(300)]
+    rows = [(f"a{i}", f"Team {i} wins the league final", "The coach praised the defence.") for i in range(300)]
     buf = io.StringIO()
     writer = csv.writer(buf)
     writer.writerow(["id", "title", "description"])

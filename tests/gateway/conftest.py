@@ -11,14 +11,11 @@ from typing import Any
 
 import pytest
 import redis
-from fastapi.testclient import TestClient
-
 from agnews_gateway.main import create_app
 from agnews_gateway.settings import GatewaySettings
+from fastapi.testclient import TestClient
 from stack import free_port
 from tests_gateway_helpers import ADMIN_KEY
-
-
 
 
 @pytest.fixture(scope="session")
@@ -27,9 +24,21 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
     workdir = tmp_path_factory.mktemp("redis")
     proc = subprocess.Popen(
-        [shutil.which("redis-server") or "redis-server", "--port", str(port), "--bind", "127.0.0.1",
-         "--save", "", "--appendonly", "no", "--dir", str(workdir)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            shutil.which("redis-server") or "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     url = f"redis://127.0.0.1:{port}/0"
     try:

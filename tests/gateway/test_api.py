@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from fastapi.testclient import TestClient
-
 from agnews_gateway.errors import validation_sentence
+from fastapi.testclient import TestClient
 from tests_gateway_helpers import ADMIN
 
 Make = Callable[..., TestClient]
@@ -30,7 +29,9 @@ def test_admin_routes_need_the_admin_key(make_client: Make) -> None:
 def test_classify_keys_when_set(make_client: Make) -> None:
     client = make_client(classify_keys="user-key")
     assert client.post("/v1/classify", json={"texts": ["x"]}).status_code == 401
-    assert client.post("/v1/classify", json={"texts": ["x"]}, headers={"Authorization": "Bearer bad"}).status_code == 403
+    assert (
+        client.post("/v1/classify", json={"texts": ["x"]}, headers={"Authorization": "Bearer bad"}).status_code == 403
+    )
     # a right key passes auth and reaches the (absent) inference service
     ok = client.post("/v1/classify", json={"texts": ["x"]}, headers={"Authorization": "Bearer user-key"})
     assert ok.status_code == 503

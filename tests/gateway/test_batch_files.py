@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from agnews_core.errors import InvalidInputError, PayloadTooLargeError
 from agnews_gateway.batch_files import Row, detect_format, parse_articles
 

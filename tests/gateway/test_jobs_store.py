@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import redis
-
 from agnews_core.errors import ConflictError, JobNotFoundError
 from agnews_core.jobs import JobStore, JobStoreUnavailableError, LeaseHeldError, run_job
 from agnews_core.schemas import JobState, JobType

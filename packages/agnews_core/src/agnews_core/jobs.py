@@ -15,9 +15,9 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import redis
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
@@ -150,16 +150,24 @@ class JobStore:
         with self._redis():
             self.client.ping()
 
-    def create(
-        self, job_type: JobType, params: dict[str, Any], idempotency_key: str | None = None
-    ) -> tuple[Job, bool]:
+    def create(self, job_type: JobType, params: dict[str, Any], idempotency_key: str | None = None) -> tuple[Job, bool]:
         """A new queued job, or the job already created with this idempotency key (then `created` is False)."""
         job_id = new_job_id()
         created_at = _now()
         fields = {
-            "id": job_id, "type": str(job_type), "state": str(JobState.QUEUED), "created_at": created_at,
-            "started_at": "", "finished_at": "", "params": json.dumps(params), "result": "", "error": "",
-            "progress_fraction": "0", "progress_message": "queued", "cancel": "0", "attempts": "0",
+            "id": job_id,
+            "type": str(job_type),
+            "state": str(JobState.QUEUED),
+            "created_at": created_at,
+            "started_at": "",
+            "finished_at": "",
+            "params": json.dumps(params),
+            "result": "",
+            "error": "",
+            "progress_fraction": "0",
+            "progress_message": "queued",
+            "cancel": "0",
+            "attempts": "0",
             "idempotency_key": idempotency_key or "",
         }
         flat = [v for pair in fields.items() for v in pair]
@@ -175,7 +183,7 @@ class JobStore:
 
     def get(self, job_id: str) -> Job:
         with self._redis():
-            raw = self.client.hgetall(self._job_key(job_id))
+            raw = cast(dict[str, str], self.client.hgetall(self._job_key(job_id)))
         if not raw:
             raise JobNotFoundError(f"no job with id {job_id!r} (unknown, or expired)")
         return _to_job(raw)
@@ -183,11 +191,12 @@ class JobStore:
     def list(self, limit: int = 100, job_type: JobType | None = None) -> list[Job]:
         """Newest first."""
         with self._redis():
-            ids = self.client.zrevrange(self._index_key, 0, max(limit * 2, limit) - 1)
+            # a type filter drops rows, so read further back than `limit` (jobs expire, the index stays bounded)
+            ids = cast(list[str], self.client.zrevrange(self._index_key, 0, (limit * 5 if job_type else limit) - 1))
             pipe = self.client.pipeline(transaction=False)
             for job_id in ids:
                 pipe.hgetall(self._job_key(job_id))
-            rows = pipe.execute()
+            rows = cast(list[dict[str, str]], pipe.execute())
             expired = [job_id for job_id, row in zip(ids, rows, strict=True) if not row]
             if expired:
                 self.client.zrem(self._index_key, *expired)
@@ -202,8 +211,19 @@ class JobStore:
         with self._redis():
             applied = self._transition(
                 keys=[self._job_key(job_id)],
-                args=[ACTIVE, "0", "", "state", str(JobState.CANCELLED), "cancel", "1", "finished_at", now,
-                      "progress_message", "cancelled"],
+                args=[
+                    ACTIVE,
+                    "0",
+                    "",
+                    "state",
+                    str(JobState.CANCELLED),
+                    "cancel",
+                    "1",
+                    "finished_at",
+                    now,
+                    "progress_message",
+                    "cancelled",
+                ],
             )
         if applied == -1:
             raise JobNotFoundError(f"no job with id {job_id!r} (unknown, or expired)")
@@ -280,7 +300,9 @@ def _to_job(raw: dict[str, str]) -> Job:
         id=raw["id"],
         type=JobType(raw["type"]),
         state=JobState(raw["state"]),
-        progress=JobProgress(fraction=float(raw.get("progress_fraction") or 0), message=raw.get("progress_message", "")),
+        progress=JobProgress(
+            fraction=float(raw.get("progress_fraction") or 0), message=raw.get("progress_message", "")
+        ),
         created_at=datetime.fromisoformat(raw["created_at"]),
         started_at=datetime.fromisoformat(raw["started_at"]) if raw.get("started_at") else None,
         finished_at=datetime.fromisoformat(raw["finished_at"]) if raw.get("finished_at") else None,
@@ -296,12 +318,17 @@ class JobMetrics:
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.total = Counter(
-            "agnews_jobs_total", "Jobs by type and state (queued: created by the gateway; others: finished).",
-            ["type", "state"], registry=registry,
+            "agnews_jobs_total",
+            "Jobs by type and state (queued: created by the gateway; others: finished).",
+            ["type", "state"],
+            registry=registry,
         )
         self.duration = Histogram(
-            "agnews_job_duration_seconds", "Run time of finished jobs.", ["type", "state"],
-            buckets=(0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 14400), registry=registry,
+            "agnews_job_duration_seconds",
+            "Run time of finished jobs.",
+            ["type", "state"],
+            buckets=(0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 14400),
+            registry=registry,
         )
 
 
@@ -365,10 +392,8 @@ def job_lease(store: JobStore, job_id: str, lease_s: float) -> Iterator[str]:
     finally:
         stop.set()
         thread.join(timeout=5)
-        try:
+        with suppress(JobStoreUnavailableError):  # it expires on its own
             store.release(job_id, owner)
-        except JobStoreUnavailableError:
-            pass  # it expires on its own
 
 
 def run_job(

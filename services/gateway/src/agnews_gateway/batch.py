@@ -16,6 +16,7 @@ from agnews_core.jobs import JobContext
 from agnews_core.labels import LABEL_NAMES
 from agnews_core.storage import ArtifactStore
 from agnews_core.text import model_input
+
 from agnews_gateway.batch_files import FileFormat, parse_articles
 
 RESULT_COLUMNS = ("id", "text", "label", "label_id", *(f"p_{name}" for name in LABEL_NAMES))
@@ -65,10 +66,15 @@ def run_batch(
         for row, pred in zip(chunk, predictions, strict=True):
             counts[pred["label"]] += 1
             scores = pred["scores"]
-            writer.writerow([
-                row.id, model_input(row.title, row.description), pred["label"], pred["label_id"],
-                *(f"{float(scores.get(name, 0.0)):.6f}" for name in LABEL_NAMES),
-            ])
+            writer.writerow(
+                [
+                    row.id,
+                    model_input(row.title, row.description),
+                    pred["label"],
+                    pred["label_id"],
+                    *(f"{float(scores.get(name, 0.0)):.6f}" for name in LABEL_NAMES),
+                ]
+            )
         done = start + len(chunk)
         ctx.progress(done / n, f"classified {done}/{n} articles")
         if pause_s and done < n:

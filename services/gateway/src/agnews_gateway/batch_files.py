@@ -16,8 +16,14 @@ from typing import Literal
 from agnews_core.errors import InvalidInputError, PayloadTooLargeError
 
 FileFormat = Literal["csv", "jsonl", "txt"]
-EXTENSIONS: dict[str, FileFormat] = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl",
-                                     ".txt": "txt", ".text": "txt"}
+EXTENSIONS: dict[str, FileFormat] = {
+    ".csv": "csv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+    ".txt": "txt",
+    ".text": "txt",
+}
 
 
 @dataclass(frozen=True)

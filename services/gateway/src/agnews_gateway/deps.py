@@ -6,13 +6,13 @@ import hashlib
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-
 from agnews_core.errors import OverloadedError
 from agnews_core.jobs import JobStore
 from agnews_core.registry import ModelRegistry
 from agnews_core.storage import ArtifactStore
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
 from agnews_gateway.inference_client import InferenceClient
 from agnews_gateway.metrics import GatewayMetrics
 from agnews_gateway.ratelimit import RateLimiter
@@ -78,8 +78,9 @@ BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
 def _missing_key(what: str) -> HTTPException:
-    return HTTPException(401, f"{what} needs an API key: send 'Authorization: Bearer <key>'",
-                         headers={"WWW-Authenticate": "Bearer"})
+    return HTTPException(
+        401, f"{what} needs an API key: send 'Authorization: Bearer <key>'", headers={"WWW-Authenticate": "Bearer"}
+    )
 
 
 def require_admin(settings: SettingsDep, creds: BearerDep) -> str:

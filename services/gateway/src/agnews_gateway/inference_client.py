@@ -13,8 +13,8 @@ import time
 from typing import Any
 
 import httpx
-
 from agnews_core.errors import NotReadyError
+
 from agnews_gateway.errors import UpstreamError
 
 log = logging.getLogger(__name__)

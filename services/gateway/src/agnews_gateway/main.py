@@ -8,11 +8,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from agnews_core.http_metrics import MetricsMiddleware
+from agnews_core.jobs import JobStore
 from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse
 
-from agnews_core.jobs import JobStore
-from agnews_core.http_metrics import MetricsMiddleware
 from agnews_gateway import __version__
 from agnews_gateway.deps import Resources, rate_limit
 from agnews_gateway.errors import install_error_handlers
@@ -89,8 +89,12 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         # inference are down and says so on /readyz.
         resources = open_resources(settings, metrics)
         app.state.resources = resources
-        log.info("gateway up: inference %s, redis %s, registry %s",
-                 settings.inference_url, resources.jobs.where, resources.store.uri)
+        log.info(
+            "gateway up: inference %s, redis %s, registry %s",
+            settings.inference_url,
+            resources.jobs.where,
+            resources.store.uri,
+        )
         try:
             yield
         finally:

@@ -5,12 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import redis
+from agnews_core.http_metrics import HttpMetrics
+from agnews_core.tasks import BATCH_QUEUE, TRAINING_QUEUE
 from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-
-from agnews_core.http_metrics import HttpMetrics
-from agnews_core.tasks import BATCH_QUEUE, TRAINING_QUEUE
 
 
 class QueueBacklogCollector(Collector):
@@ -39,8 +38,10 @@ class GatewayMetrics:
         self.registry = CollectorRegistry()
         self.http = HttpMetrics("gateway", self.registry)
         self.jobs_created = Counter(
-            "agnews_jobs_total", "Jobs by type and state (queued: created by the gateway; others: finished).",
-            ["type", "state"], registry=self.registry,
+            "agnews_jobs_total",
+            "Jobs by type and state (queued: created by the gateway; others: finished).",
+            ["type", "state"],
+            registry=self.registry,
         )
 
     def watch_queues(self, client: redis.Redis) -> None:

@@ -5,10 +5,9 @@ from __future__ import annotations
 import hmac
 from urllib.parse import urlparse
 
+from agnews_core.settings import RegistrySettings
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
-
-from agnews_core.settings import RegistrySettings
 
 
 def _keys(raw: SecretStr) -> tuple[str, ...]:

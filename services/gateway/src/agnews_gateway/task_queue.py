@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import logging
 
-from celery import Celery
-from kombu.exceptions import OperationalError
-
 from agnews_core.jobs import JobStoreUnavailableError
 from agnews_core.schemas import JobType
 from agnews_core.tasks import BATCH_CLASSIFY_TASK, TASK_QUEUES, TRAIN_TASK, celery_config
+from celery import Celery
+from kombu.exceptions import OperationalError
+
 from agnews_gateway.settings import GatewaySettings
 
 log = logging.getLogger(__name__)

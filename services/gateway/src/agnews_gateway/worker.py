@@ -9,12 +9,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from agnews_core.jobs import JobStore, LeaseHeldError, default_job_metrics, run_job
+from agnews_core.tasks import BATCH_CLASSIFY_TASK, BATCH_QUEUE, celery_config
 from celery import Celery, Task
 from celery.signals import worker_ready
 from prometheus_client import start_http_server
 
-from agnews_core.jobs import JobStore, LeaseHeldError, default_job_metrics, run_job
-from agnews_core.tasks import BATCH_CLASSIFY_TASK, BATCH_QUEUE, celery_config
 from agnews_gateway.batch import run_batch
 from agnews_gateway.inference_client import SyncInferenceClient
 from agnews_gateway.settings import GatewaySettings
@@ -55,8 +55,12 @@ def classify_job(job_id: str, settings: GatewaySettings) -> str:
             jobs,
             job_id,
             lambda ctx: run_batch(
-                ctx, store, client, chunk_size=settings.batch_chunk_size,
-                max_articles=settings.max_batch_articles, pause_s=settings.batch_chunk_pause_s,
+                ctx,
+                store,
+                client,
+                chunk_size=settings.batch_chunk_size,
+                max_articles=settings.max_batch_articles,
+                pause_s=settings.batch_chunk_pause_s,
             ),
             lease_s=settings.job_lease_s,
             metrics=default_job_metrics(),
@@ -81,6 +85,7 @@ def _serve_metrics(sender: Any = None, **_: Any) -> None:
     app = getattr(sender, "app", None)
     if app is None or app.main != "agnews_batch":
         return
+    default_job_metrics()  # registered now, so /metrics lists the job families before the first job
     port = app.conf.agnews_settings.worker_metrics_port
     if port:
         try:

@@ -12,11 +12,10 @@ import logging
 import time
 from typing import Any
 
-from celery import Task, shared_task
-from prometheus_client import REGISTRY, Gauge
-
 from agnews_core.jobs import JobCancelledError, JobContext, JobStore, LeaseHeldError, default_job_metrics, run_job
 from agnews_core.tasks import TRAIN_TASK
+from celery import Task, shared_task
+from prometheus_client import REGISTRY, Gauge
 
 log = logging.getLogger(__name__)
 
@@ -32,9 +31,7 @@ class LastTrainingMetrics:
         self.accuracy = gauge("agnews_last_training_accuracy", "Test accuracy of the last finished training run.")
         self.macro_f1 = gauge("agnews_last_training_macro_f1", "Test macro F1 of the last finished training run.")
         self.duration = gauge("agnews_last_training_duration_seconds", "Wall time of the last training run.")
-        self.timestamp = gauge(
-            "agnews_last_training_timestamp_seconds", "Unix time the last training run finished."
-        )
+        self.timestamp = gauge("agnews_last_training_timestamp_seconds", "Unix time the last training run finished.")
 
     def record(self, preset: str, result: dict[str, Any], seconds: float) -> None:
         for gauge, key in ((self.accuracy, "accuracy"), (self.macro_f1, "macro_f1")):

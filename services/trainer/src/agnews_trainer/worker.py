@@ -9,13 +9,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from agnews_core.tasks import TRAINING_QUEUE, celery_config
 from celery import Celery
 from celery.signals import worker_process_init
 from prometheus_client import start_http_server
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
-
-from agnews_core.tasks import TRAINING_QUEUE, celery_config
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +56,11 @@ celery_app = create_celery_app()
 
 @worker_process_init.connect
 def _serve_metrics(**_: Any) -> None:
+    from agnews_core.jobs import default_job_metrics
+    from agnews_trainer.tasks import last_training_metrics
+
+    default_job_metrics()  # registered now, so /metrics lists every family before the first run
+    last_training_metrics()
     settings: TrainingWorkerSettings = celery_app.conf.agnews_settings
     if settings.metrics_port:
         try:

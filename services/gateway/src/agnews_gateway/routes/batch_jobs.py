@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Header, UploadFile
-
 from agnews_core.errors import PayloadTooLargeError, StorageError
 from agnews_core.schemas import Job, JobType
+from fastapi import APIRouter, File, Header, UploadFile
+
 from agnews_gateway.batch import input_key
 from agnews_gateway.batch_files import detect_format, parse_articles
 from agnews_gateway.deps import ClientKeyDep, JobStoreDep, QueueDep, ResourcesDep, SettingsDep, StoreDep

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from agnews_core.schemas import ClassifyRequest, ClassifyResponse
 from fastapi import APIRouter, Response
 
-from agnews_core.schemas import ClassifyRequest, ClassifyResponse
 from agnews_gateway.deps import ClientKeyDep, InferenceDep
 
 router = APIRouter(prefix="/v1", tags=["classify"])
@@ -12,8 +12,11 @@ router = APIRouter(prefix="/v1", tags=["classify"])
 EXAMPLE = {
     "model_version": "v20261126T005100-minilm-3fa9c1",
     "predictions": [
-        {"label": "Sports", "label_id": 2,
-         "scores": {"World": 0.01, "Sports": 0.97, "Business": 0.01, "Sci/Tech": 0.01}}
+        {
+            "label": "Sports",
+            "label_id": 2,
+            "scores": {"World": 0.01, "Sports": 0.97, "Business": 0.01, "Sci/Tech": 0.01},
+        }
     ],
 }
 

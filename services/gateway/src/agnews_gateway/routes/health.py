@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
-from starlette.concurrency import run_in_threadpool
-
 from agnews_core.errors import NotReadyError
 from agnews_core.http_metrics import metrics_response_body
 from agnews_core.jobs import JobStoreUnavailableError
+from fastapi import APIRouter, Response
+from starlette.concurrency import run_in_threadpool
+
 from agnews_gateway.deps import ResourcesDep
 
 router = APIRouter(tags=["health"])

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
+from agnews_core.errors import ConflictError
+from agnews_core.schemas import Job, JobList, JobState, JobType
 from fastapi import APIRouter, HTTPException, Query, Response
 from fastapi.responses import FileResponse
 
-from agnews_core.errors import ConflictError
-from agnews_core.schemas import Job, JobList, JobState, JobType
 from agnews_gateway.batch import result_key
 from agnews_gateway.deps import BearerDep, ClientKeyDep, JobStoreDep, QueueDep, SettingsDep, StoreDep
 
@@ -40,8 +40,11 @@ def cancel_job(
     job = jobs.get(job_id)
     if job.type == JobType.TRAINING:
         if creds is None or not creds.credentials:
-            raise HTTPException(401, "cancelling a training job needs an admin key: send 'Authorization: Bearer <key>'",
-                                headers={"WWW-Authenticate": "Bearer"})
+            raise HTTPException(
+                401,
+                "cancelling a training job needs an admin key: send 'Authorization: Bearer <key>'",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
         if not settings.is_admin_key(creds.credentials):
             raise HTTPException(403, "this API key is not an admin key")
     job = jobs.cancel(job_id)

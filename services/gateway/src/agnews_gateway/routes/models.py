@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 
+from agnews_core.schemas import ChampionResponse, ModelInfo, ModelList
 from fastapi import APIRouter, Response
 from starlette.concurrency import run_in_threadpool
 
-from agnews_core.schemas import ChampionResponse, ModelInfo, ModelList
 from agnews_gateway.deps import AdminDep, InferenceDep, RegistryDep, SettingsDep
 
 log = logging.getLogger(__name__)
@@ -20,8 +20,14 @@ def list_models(registry: RegistryDep) -> ModelList:
     alias = registry.champion()
     champion = alias.version if alias else None
     models = [
-        ModelInfo(version=m.version, kind=m.kind, preset=m.preset, created_at=m.created_at,
-                  is_champion=m.version == champion, metrics=m.metrics)
+        ModelInfo(
+            version=m.version,
+            kind=m.kind,
+            preset=m.preset,
+            created_at=m.created_at,
+            is_champion=m.version == champion,
+            metrics=m.metrics,
+        )
         for m in reversed(registry.list_versions())
     ]
     return ModelList(champion=champion, models=models)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from agnews_core.schemas import Job, JobType, TrainingJobRequest
 from fastapi import APIRouter
 
-from agnews_core.schemas import Job, JobType, TrainingJobRequest
 from agnews_gateway.deps import AdminDep, JobStoreDep, QueueDep, ResourcesDep
 from agnews_gateway.routes.batch_jobs import IdempotencyKey
 
