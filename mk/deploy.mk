@@ -17,6 +17,7 @@ DOCKER         ?= docker
 RELEASE        ?= agnews
 NAMESPACE      ?= agnews
 VALUES         ?= $(CHART)/values-eks.yaml
+HELM_EXTRA_ARGS ?=
 
 .PHONY: deploy-tools deploy-check deploy-test helm-lint helm-template k8s-render dashboards images images-push \
         helm-deploy deploy-apiserver deploy-install
@@ -38,14 +39,14 @@ helm-template: $(HELM) ## print the chart rendered with VALUES
 	@$(HELM_ENV) $(HELM) template $(RELEASE) $(CHART) -n $(NAMESPACE) -f $(VALUES) --api-versions monitoring.coreos.com/v1
 
 k8s-render: $(HELM) ## regenerate k8s/rendered/*.yaml from the chart (checked by tests/deploy)
-	bash $(DEPLOY_ROOT)/scripts/deploy-render.sh
+	$(DEPLOY_PY) $(DEPLOY_ROOT)/scripts/deploy-render.py
 
 dashboards: ## regenerate the Grafana dashboards JSON from scripts/deploy-dashboards.py
 	$(DEPLOY_PY) $(DEPLOY_ROOT)/scripts/deploy-dashboards.py
 
-# Static checks only (no API server): chart, manifests, dashboards, rules, Dockerfiles, CircleCI.
+# Static checks only (no API server, no running services): chart, manifests, dashboards, rules, Dockerfiles, CircleCI.
 deploy-check: deploy-tools ## all static deploy checks (installs the tools on first use)
-	cd $(DEPLOY_ROOT) && $(DEPLOY_PY) -m pytest -q -p no:cacheprovider tests/deploy -m "not apiserver"
+	cd $(DEPLOY_ROOT) && $(DEPLOY_PY) -m pytest -q -p no:cacheprovider tests/deploy -m "not apiserver and not live"
 
 deploy-test: deploy-tools ## every deploy test, including agnews-deploy against a real kube-apiserver
 	cd $(DEPLOY_ROOT) && $(DEPLOY_PY) -m pytest -q -p no:cacheprovider tests/deploy
@@ -69,4 +70,4 @@ images-push: ## push the images built by `make images`
 helm-deploy: $(HELM) ## helm upgrade --install --atomic RELEASE into NAMESPACE with VALUES and IMAGE_TAG
 	$(HELM_ENV) $(HELM) upgrade --install $(RELEASE) $(CHART) -n $(NAMESPACE) --create-namespace \
 	  -f $(VALUES) --set image.tag=$(IMAGE_TAG) $(if $(IMAGE_REGISTRY),--set image.registry=$(IMAGE_REGISTRY)) \
-	  --atomic --timeout 15m --wait
+	  $(HELM_EXTRA_ARGS) --atomic --timeout 15m --wait

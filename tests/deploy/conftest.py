@@ -84,6 +84,7 @@ def kube_apiserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "apiserver: needs the real kube-apiserver (built once, cached)")
+    config.addinivalue_line("markers", "live: starts the real services (tests/stack.py) to read their /metrics")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -177,6 +177,7 @@ def live_metrics(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str,
         }
 
 
+@pytest.mark.live
 def test_dashboards_and_rules_use_only_exported_metrics(live_metrics: dict[str, str]) -> None:
     exported: set[str] = set()
     for page in live_metrics.values():
@@ -186,6 +187,7 @@ def test_dashboards_and_rules_use_only_exported_metrics(live_metrics: dict[str, 
     assert not missing, f"queried but exported by no running service: {missing}"
 
 
+@pytest.mark.live
 def test_services_export_the_contract_metrics(live_metrics: dict[str, str]) -> None:
     """Each metric of the contract is exported by the service the contract names."""
     owners = {"gateway": ["gateway"], "inference": ["inference"], "workers": ["batch-worker", "training-worker"],

@@ -257,6 +257,9 @@ checksum/secret: {{ include (print .Template.BasePath "/common/common-secret.yam
 {{- $v := $root.Values.trainer -}}
 {{- include "agnews.podCommon" $root }}
 {{- include "agnews.scheduling" $v }}
+{{- with $v.runtimeClassName }}
+runtimeClassName: {{ . }}
+{{- end }}
 containers:
   - name: {{ .container }}
     image: {{ include "agnews.trainerImage" $root | quote }}
