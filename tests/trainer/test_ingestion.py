@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
 from agnews_core.errors import InvalidInputError, StorageError
-
 from agnews_trainer.ingestion import DataCard, ingest, load_ingested, read_agnews_csv, read_eval_data
 from trainer_helpers import synthetic_rows, write_agnews_folder, write_csv
 
@@ -75,7 +75,7 @@ def test_local_zip(agnews_folder: Path, tmp_path: Path, inner: str) -> None:
     assert not (tmp_path / "out" / ".scratch").exists()
 
 
-def test_s3_zip_and_s3_folder(agnews_folder: Path, tmp_path: Path, s3_server, s3_bucket: str) -> None:  # type: ignore[no-untyped-def]
+def test_s3_zip_and_s3_folder(agnews_folder: Path, tmp_path: Path, s3_server: Any, s3_bucket: str) -> None:
     client = s3_server.client()
     client.upload_file(str(_zip(agnews_folder, tmp_path / "a.zip")), s3_bucket, "datasets/agnews.zip")
     for name in ("train.csv", "test.csv", "classes.txt"):
@@ -86,7 +86,7 @@ def test_s3_zip_and_s3_folder(agnews_folder: Path, tmp_path: Path, s3_server, s3
     from_folder = ingest(f"s3://{s3_bucket}/raw/agnews/", tmp_path / "f", s3_endpoint_url=s3_server.endpoint_url)
     assert from_zip.data_card.content_hash == expected == from_folder.data_card.content_hash
 
-    with pytest.raises(InvalidInputError, match="missing.zip"):
+    with pytest.raises(InvalidInputError, match=r"missing\.zip"):
         ingest(f"s3://{s3_bucket}/missing.zip", tmp_path / "m", s3_endpoint_url=s3_server.endpoint_url)
 
 
@@ -99,7 +99,7 @@ def test_s3_unreachable_is_a_storage_error(tmp_path: Path) -> None:
 
 def test_hf_source_fails_fast_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(InvalidInputError, match="offline.*pass a Kaggle-layout folder"):
+    with pytest.raises(InvalidInputError, match=r"offline.*pass a Kaggle-layout folder"):
         ingest("hf:fancyzhx/ag_news", tmp_path / "o")
 
 
@@ -123,7 +123,7 @@ def test_missing_sources(tmp_path: Path) -> None:
     with pytest.raises(InvalidInputError, match="does not exist"):
         ingest(str(tmp_path / "nope"), tmp_path / "o")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(InvalidInputError, match="has no train.csv"):
+    with pytest.raises(InvalidInputError, match=r"has no train\.csv"):
         ingest(str(tmp_path / "empty"), tmp_path / "o")
     (tmp_path / "bad.zip").write_bytes(b"not a zip")
     with pytest.raises(InvalidInputError, match="not a valid zip"):
@@ -132,7 +132,7 @@ def test_missing_sources(tmp_path: Path) -> None:
 
 def test_classes_file_in_another_order_is_refused(agnews_folder: Path, tmp_path: Path) -> None:
     (agnews_folder / "classes.txt").write_text("Sports\nWorld\nBusiness\nSci/Tech\n")
-    with pytest.raises(InvalidInputError, match="classes.txt lists classes"):
+    with pytest.raises(InvalidInputError, match=r"classes\.txt lists classes"):
         ingest(str(agnews_folder), tmp_path / "o")
 
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from agnews_core.errors import DataValidationError
-from trainer_helpers import SHARED_DATA, synthetic_rows, write_csv
-
 from agnews_trainer.config import ValidationThresholds
 from agnews_trainer.ingestion import ingest
 from agnews_trainer.validation import REPORT_NAME, ValidationReport, validate_dataset
+from trainer_helpers import SHARED_DATA, synthetic_rows, write_csv
 
 Rows = list[tuple[str, str, str]]
 
@@ -21,10 +21,10 @@ def _run(tmp_path: Path, train: Rows, test: Rows | None = None, **thresholds: fl
     write_csv(folder / "train.csv", train)
     write_csv(folder / "test.csv", test if test is not None else synthetic_rows(40, seed=9, start=50_000))
     ingest(str(folder), tmp_path / "ingestion")
-    return validate_dataset(tmp_path / "ingestion", tmp_path / "validation", ValidationThresholds(**thresholds))  # type: ignore[arg-type]
+    return validate_dataset(tmp_path / "ingestion", tmp_path / "validation", ValidationThresholds(**thresholds))
 
 
-def _report(tmp_path: Path) -> dict:  # type: ignore[type-arg]
+def _report(tmp_path: Path) -> dict[str, Any]:
     return json.loads((tmp_path / "validation" / REPORT_NAME).read_text())
 
 

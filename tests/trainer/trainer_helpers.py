@@ -15,12 +15,12 @@ from pathlib import Path
 SHARED_DATA = (Path(__file__).resolve().parents[2].parent / "shared" / "data" / "agnews").resolve()
 
 CLASS_WORDS: dict[int, list[str]] = {
-    1: "election minister embassy treaty rebels parliament border refugees diplomat ceasefire".split(),
-    2: "goal coach playoff striker tournament season league champion pitcher quarterback".split(),
-    3: "shares profit merger investors earnings stocks market bank quarterly revenue".split(),
-    4: "software internet chip researchers nasa browser linux wireless processor genome".split(),
+    1: ["election", "minister", "embassy", "treaty", "rebels", "parliament", "border", "refugees", "envoy", "summit"],
+    2: ["goal", "coach", "playoff", "striker", "tournament", "season", "league", "champion", "pitcher", "quarterback"],
+    3: ["shares", "profit", "merger", "investors", "earnings", "stocks", "market", "bank", "quarterly", "revenue"],
+    4: ["software", "internet", "chip", "researchers", "nasa", "browser", "linux", "wireless", "processor", "genome"],
 }
-FILLER = "the a on after with over new says report week today amid".split()
+FILLER = ["the", "a", "on", "after", "with", "over", "new", "says", "report", "week", "today", "amid"]
 CLASSES = ("World", "Sports", "Business", "Sci/Tech")
 
 Row = tuple[str, str, str]
@@ -71,7 +71,9 @@ def write_agnews_folder(
 ) -> Path:
     """A folder in the Kaggle layout; the test split depends only on `test_seed` (default: `seed`)."""
     write_csv(dest / "train.csv", synthetic_rows(n_train, seed), header)
-    write_csv(dest / "test.csv", synthetic_rows(n_test, seed if test_seed is None else test_seed, start=100_000), header)
+    write_csv(
+        dest / "test.csv", synthetic_rows(n_test, seed if test_seed is None else test_seed, start=100_000), header
+    )
     if classes_txt:
         (dest / "classes.txt").write_text("\n".join(CLASSES) + "\n")
     return dest
@@ -112,7 +114,7 @@ def build_tiny_bert(dest: Path, corpus: Sequence[str]) -> Path:
         num_attention_heads=2,
         intermediate_size=64,
         max_position_embeddings=64,
-        num_labels=4,
+        **{"num_labels": 4},  # a PretrainedConfig kwarg BertConfig's signature does not declare
     )
     dest.mkdir(parents=True, exist_ok=True)
     BertForSequenceClassification(config).save_pretrained(dest)

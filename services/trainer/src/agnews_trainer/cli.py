@@ -85,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--model", default="champion", help="version id, 'champion' (default) or 'latest'")
     ev.add_argument("--data", required=True, help="CSV file (header or not), Kaggle folder (its test.csv) or zip")
     ev.add_argument("--batch-size", type=int, default=64)
+    ev.add_argument("--work-dir", type=Path, help="model cache goes under it (default: $TRAINER_WORK_DIR)")
 
     models = sub.add_parser("models", help="list, show, promote or roll back registered versions")
     msub = models.add_subparsers(dest="models_command", required=True)
@@ -166,7 +167,7 @@ def cmd_evaluate(args: argparse.Namespace) -> dict[str, Any]:
         settings.open_registry(),
         args.model,
         args.data,
-        settings.work_dir / "cache",
+        (args.work_dir or settings.work_dir) / "cache",
         batch_size=args.batch_size,
         s3_endpoint_url=settings.s3_endpoint_url,
         s3_region=settings.s3_region,
