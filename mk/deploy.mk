@@ -19,7 +19,7 @@ NAMESPACE      ?= agnews
 VALUES         ?= $(CHART)/values-eks.yaml
 HELM_EXTRA_ARGS ?=
 
-.PHONY: deploy-tools deploy-check deploy-test helm-lint helm-template k8s-render dashboards images images-push \
+.PHONY: deploy-lint deploy-tools deploy-check deploy-test helm-lint helm-template k8s-render dashboards images images-push \
         helm-deploy deploy-apiserver deploy-install
 
 $(HELM) $(KUBECTL):
@@ -45,7 +45,12 @@ dashboards: ## regenerate the Grafana dashboards JSON from scripts/deploy-dashbo
 	$(DEPLOY_PY) $(DEPLOY_ROOT)/scripts/deploy-dashboards.py
 
 # Static checks only (no API server, no running services): chart, manifests, dashboards, rules, Dockerfiles, CircleCI.
-deploy-check: deploy-tools ## all static deploy checks (installs the tools on first use)
+deploy-lint: ## ruff + mypy of agnews_deploy and the deploy tests/scripts
+	cd $(DEPLOY_ROOT) && $(DEPLOY_VENV)/bin/ruff check services/deploy tests/deploy scripts/deploy-dashboards.py scripts/deploy-render.py
+	cd $(DEPLOY_ROOT) && $(DEPLOY_VENV)/bin/ruff format --check services/deploy tests/deploy scripts/deploy-dashboards.py scripts/deploy-render.py
+	cd $(DEPLOY_ROOT) && $(DEPLOY_VENV)/bin/mypy services/deploy/src
+
+deploy-check: deploy-tools deploy-lint helm-lint ## all static deploy checks (installs the tools on first use)
 	cd $(DEPLOY_ROOT) && $(DEPLOY_PY) -m pytest -q -p no:cacheprovider tests/deploy -m "not apiserver and not live"
 
 deploy-test: deploy-tools ## every deploy test, including agnews-deploy against a real kube-apiserver

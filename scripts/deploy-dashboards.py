@@ -16,6 +16,7 @@ from typing import Any
 OUT = Path(__file__).resolve().parent.parent / "helm" / "agnews" / "files" / "grafana"
 NS = 'namespace=~"$namespace"'
 RI = "$__rate_interval"
+BATCH = f"rate(agnews_inference_batch_size_bucket{{{NS}}}[{RI}])"
 
 
 def _target(expr: str, legend: str, ref: str) -> dict[str, Any]:
@@ -57,7 +58,13 @@ def panel(
 
 
 def row(title: str) -> dict[str, Any]:
-    return {"type": "row", "title": title, "collapsed": False, "panels": [], "gridPos": {"w": 24, "h": 1, "x": 0, "y": 0}}
+    return {
+        "type": "row",
+        "title": title,
+        "collapsed": False,
+        "panels": [],
+        "gridPos": {"w": 24, "h": 1, "x": 0, "y": 0},
+    }
 
 
 def dashboard(uid: str, title: str, panels: list[dict[str, Any]]) -> dict[str, Any]:
@@ -184,11 +191,11 @@ def ml_dashboard() -> dict[str, Any]:
                 "Inference batch size (p50 / p95 / mean)",
                 [
                     (
-                        f"histogram_quantile(0.5, sum by (le) (rate(agnews_inference_batch_size_bucket{{{NS}}}[{RI}])))",
+                        f"histogram_quantile(0.5, sum by (le) ({BATCH}))",
                         "p50",
                     ),
                     (
-                        f"histogram_quantile(0.95, sum by (le) (rate(agnews_inference_batch_size_bucket{{{NS}}}[{RI}])))",
+                        f"histogram_quantile(0.95, sum by (le) ({BATCH}))",
                         "p95",
                     ),
                     (

@@ -35,10 +35,22 @@ HEADER = (
 
 
 def helm_template() -> str:
-    env = dict(os.environ, HELM_CACHE_HOME=str(TOOLS / "helm/cache"), HELM_CONFIG_HOME=str(TOOLS / "helm/config"),
-               HELM_DATA_HOME=str(TOOLS / "helm/data"))
-    cmd = [str(TOOLS / "bin" / "helm"), "template", RELEASE, str(CHART), "--namespace", NAMESPACE,
-           "-f", str(CHART / "values-k3s.yaml")]
+    env = dict(
+        os.environ,
+        HELM_CACHE_HOME=str(TOOLS / "helm/cache"),
+        HELM_CONFIG_HOME=str(TOOLS / "helm/config"),
+        HELM_DATA_HOME=str(TOOLS / "helm/data"),
+    )
+    cmd = [
+        str(TOOLS / "bin" / "helm"),
+        "template",
+        RELEASE,
+        str(CHART),
+        "--namespace",
+        NAMESPACE,
+        "-f",
+        str(CHART / "values-k3s.yaml"),
+    ]
     for key, value in SET.items():
         cmd += ["--set", f"{key}={value}"]
     return subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
@@ -62,7 +74,8 @@ def split(rendered: str) -> dict[str, str]:
         body = "---\n".join(yaml.safe_dump(d, sort_keys=False, width=120) for d in docs)
         files[f"{component}.yaml"] = HEADER + "---\n" + body
     files["namespace.yaml"] = HEADER + yaml.safe_dump(
-        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}, sort_keys=False)
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}, sort_keys=False
+    )
     return files
 
 

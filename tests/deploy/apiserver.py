@@ -49,9 +49,7 @@ class ApiServer:
         binary = build_apiserver()
         d = self.dir
         (d / "certs").mkdir()
-        subprocess.run(
-            ["openssl", "genrsa", "-out", str(d / "sa.key"), "2048"], check=True, capture_output=True
-        )
+        subprocess.run(["openssl", "genrsa", "-out", str(d / "sa.key"), "2048"], check=True, capture_output=True)
         subprocess.run(
             ["openssl", "rsa", "-in", str(d / "sa.key"), "-pubout", "-out", str(d / "sa.pub")],
             check=True,
@@ -62,27 +60,51 @@ class ApiServer:
         etcd_log = open(d / "etcd.log", "wb")  # noqa: SIM115 - closed with the process
         self._procs.append(
             subprocess.Popen(
-                ["etcd", "--name", "agnews-test", "--data-dir", str(d / "etcd"),
-                 "--listen-client-urls", f"http://127.0.0.1:{client}",
-                 "--advertise-client-urls", f"http://127.0.0.1:{client}",
-                 "--listen-peer-urls", f"http://127.0.0.1:{peer}",
-                 "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
-                 "--initial-cluster", f"agnews-test=http://127.0.0.1:{peer}"],
-                stdout=etcd_log, stderr=subprocess.STDOUT, env={**os.environ, "ETCD_UNSUPPORTED_ARCH": ""},
+                [
+                    "etcd",
+                    "--name",
+                    "agnews-test",
+                    "--data-dir",
+                    str(d / "etcd"),
+                    "--listen-client-urls",
+                    f"http://127.0.0.1:{client}",
+                    "--advertise-client-urls",
+                    f"http://127.0.0.1:{client}",
+                    "--listen-peer-urls",
+                    f"http://127.0.0.1:{peer}",
+                    "--initial-advertise-peer-urls",
+                    f"http://127.0.0.1:{peer}",
+                    "--initial-cluster",
+                    f"agnews-test=http://127.0.0.1:{peer}",
+                ],
+                stdout=etcd_log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, "ETCD_UNSUPPORTED_ARCH": ""},
             )
         )
         api_log = open(d / "apiserver.log", "wb")  # noqa: SIM115
         self._procs.append(
             subprocess.Popen(
-                [str(binary), f"--etcd-servers=http://127.0.0.1:{client}",
-                 "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", f"--secure-port={self.port}",
-                 f"--cert-dir={d / 'certs'}", f"--token-auth-file={d / 'tokens.csv'}",
-                 "--authorization-mode=RBAC", "--service-account-issuer=https://kubernetes.default.svc",
-                 f"--service-account-key-file={d / 'sa.pub'}",
-                 f"--service-account-signing-key-file={d / 'sa.key'}",
-                 "--service-cluster-ip-range=10.0.0.0/24", "--disable-admission-plugins=ServiceAccount",
-                 "--enable-priority-and-fairness=false", "--logtostderr=true", "--v=0"],
-                stdout=api_log, stderr=subprocess.STDOUT,
+                [
+                    str(binary),
+                    f"--etcd-servers=http://127.0.0.1:{client}",
+                    "--bind-address=127.0.0.1",
+                    "--advertise-address=127.0.0.1",
+                    f"--secure-port={self.port}",
+                    f"--cert-dir={d / 'certs'}",
+                    f"--token-auth-file={d / 'tokens.csv'}",
+                    "--authorization-mode=RBAC",
+                    "--service-account-issuer=https://kubernetes.default.svc",
+                    f"--service-account-key-file={d / 'sa.pub'}",
+                    f"--service-account-signing-key-file={d / 'sa.key'}",
+                    "--service-cluster-ip-range=10.0.0.0/24",
+                    "--disable-admission-plugins=ServiceAccount",
+                    "--enable-priority-and-fairness=false",
+                    "--logtostderr=true",
+                    "--v=0",
+                ],
+                stdout=api_log,
+                stderr=subprocess.STDOUT,
             )
         )
         self._wait_ready()
@@ -103,8 +125,9 @@ class ApiServer:
                 if p.poll() is not None:
                     raise RuntimeError(f"{p.args[0]} exited {p.returncode}: see {self.dir}/*.log")
             try:
-                r = httpx.get(f"{self.url}/readyz", headers={"Authorization": f"Bearer {self.token}"},
-                              verify=False, timeout=2)
+                r = httpx.get(
+                    f"{self.url}/readyz", headers={"Authorization": f"Bearer {self.token}"}, verify=False, timeout=2
+                )
                 if r.status_code == 200:
                     return
                 last = r.text

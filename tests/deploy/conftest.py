@@ -15,13 +15,14 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from deploy_helpers import ROOT, TOOLS, VENV_BIN, Render, helm_template_cmd, run, tool_env  # noqa: E402
+from deploy_helpers import ROOT, TOOLS, VENV_BIN, Render, helm_template_cmd, run, tool_env
 
 
 @pytest.fixture(scope="session")
 def tools() -> dict[str, str]:
     """Paths of helm, kubectl, promtool, hadolint...; installs them into .tools/ on first use."""
-    if not (TOOLS / "bin" / "helm").exists() or not shutil.which("promtool"):
+    wanted = [TOOLS / "bin" / name for name in ("helm", "kubectl", "hadolint")]
+    if not all(p.exists() for p in wanted) or not shutil.which("promtool"):
         subprocess.run(["bash", str(ROOT / "scripts" / "deploy-tools.sh")], check=True, env=tool_env())
     found = {
         "helm": str(TOOLS / "bin" / "helm"),
@@ -34,10 +35,6 @@ def tools() -> dict[str, str]:
     for name in ("helm", "kubectl", "promtool", "kubernetes-validate", "check-jsonschema"):
         assert found[name] and Path(found[name]).exists(), f"{name} missing: run scripts/deploy-tools.sh"
     return found
-
-
-
-
 
 
 @pytest.fixture(scope="session")
@@ -61,10 +58,6 @@ def render_error(tools: dict[str, str]) -> Callable[..., str]:
         return proc.stderr
 
     return _render_error
-
-
-
-
 
 
 @pytest.fixture(scope="session")

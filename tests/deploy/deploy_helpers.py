@@ -28,11 +28,13 @@ def tool_env() -> dict[str, str]:
     )
     return env
 
+
 def run(cmd: list[str], *, check: bool = True, **kw: Any) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run(cmd, capture_output=True, text=True, env=tool_env(), **kw)
     if check and proc.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     return proc
+
 
 def helm_template_cmd(
     helm: str,
@@ -51,10 +53,12 @@ def helm_template_cmd(
         cmd += ["--api-versions", MONITORING_API]
     return cmd
 
+
 def find(objs: list[dict], kind: str, name_suffix: str = "") -> dict:
     hits = [o for o in objs if o["kind"] == kind and o["metadata"]["name"].endswith(name_suffix)]
     assert len(hits) == 1, f"expected one {kind} *{name_suffix}, found {[o['metadata']['name'] for o in hits]}"
     return hits[0]
+
 
 def pod_spec(obj: dict) -> dict:
     if obj["kind"] == "CronJob":

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from deploy_helpers import CHART, Render, find, helm_template_cmd, pod_spec, run
 
 VALUES = {"default": (), "eks": ("values-eks.yaml",), "k3s": ("values-k3s.yaml",)}
@@ -66,8 +65,14 @@ def test_labels_and_names(render: Render, name: str) -> None:
     objs = render(*VALUES[name], monitoring=True)
     for o in objs:
         labels = o["metadata"]["labels"]
-        for key in ("app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/component",
-                    "app.kubernetes.io/managed-by", "helm.sh/chart", "app.kubernetes.io/part-of"):
+        for key in (
+            "app.kubernetes.io/name",
+            "app.kubernetes.io/instance",
+            "app.kubernetes.io/component",
+            "app.kubernetes.io/managed-by",
+            "helm.sh/chart",
+            "app.kubernetes.io/part-of",
+        ):
             assert key in labels, f"{o['kind']}/{o['metadata']['name']} lacks {key}"
         assert o["metadata"]["name"].startswith("agnews"), o["metadata"]["name"]
     for w in workloads(objs):
@@ -174,8 +179,13 @@ def test_env_names_follow_the_contract(render: Render) -> None:
     assert cm["data"]["TRAINER_METRICS_HOST"] == cm["data"]["GATEWAY_WORKER_METRICS_HOST"] == "0.0.0.0"
     assert cm["data"]["INFERENCE_INTRA_OP_THREADS"] == "2"
     gw = env_of(containers(find(objs, "Deployment", "-gateway"))[0])
-    for name in ("GATEWAY_REDIS_URL", "GATEWAY_ADMIN_KEYS", "GATEWAY_CLASSIFY_KEYS", "GATEWAY_REGISTRY_URI",
-                 "GATEWAY_S3_REGION"):
+    for name in (
+        "GATEWAY_REDIS_URL",
+        "GATEWAY_ADMIN_KEYS",
+        "GATEWAY_CLASSIFY_KEYS",
+        "GATEWAY_REGISTRY_URI",
+        "GATEWAY_S3_REGION",
+    ):
         assert name in gw, name
     # the Redis password never appears in plain text: it is expanded from a Secret by the kubelet
     assert gw["GATEWAY_REDIS_URL"]["value"] == "redis://:$(REDIS_PASSWORD)@agnews-redis:6379/0"
@@ -222,7 +232,9 @@ def _policy(objs: list[dict], suffix: str) -> dict:
 
 
 def _components(peers: list[dict]) -> set[str]:
-    return {p["podSelector"]["matchLabels"]["app.kubernetes.io/component"] for p in peers if "namespaceSelector" not in p}
+    return {
+        p["podSelector"]["matchLabels"]["app.kubernetes.io/component"] for p in peers if "namespaceSelector" not in p
+    }
 
 
 def test_network_policies(render: Render) -> None:
@@ -235,7 +247,12 @@ def test_network_policies(render: Render) -> None:
         rule = _policy(objs, suffix)["ingress"][0]
         assert "from" not in rule and rule["ports"] == [{"port": "http", "protocol": "TCP"}]
     # everyone else only from named peers
-    assert _components(_policy(objs, "-redis")["ingress"][0]["from"]) == {"gateway", "batch-worker", "trainer", "retrain"}
+    assert _components(_policy(objs, "-redis")["ingress"][0]["from"]) == {
+        "gateway",
+        "batch-worker",
+        "trainer",
+        "retrain",
+    }
     inference_from = _policy(objs, "-inference")["ingress"][0]["from"]
     assert _components(inference_from) == {"gateway", "batch-worker"}
     scrapers = [p for p in inference_from if "namespaceSelector" in p]
@@ -269,8 +286,11 @@ def test_ingress(render: Render) -> None:
     assert paths == {"/v1": "agnews-gateway", "/": "agnews-frontend"}  # /metrics is not public
     k3s = find(render("values-k3s.yaml"), "Ingress", "-gateway")
     assert k3s["spec"]["ingressClassName"] == "traefik"
-    tls = find(render(set_values={"gateway.ingress.host": "news.example.org", "gateway.ingress.tlsSecretName": "t"}),
-               "Ingress", "-gateway")
+    tls = find(
+        render(set_values={"gateway.ingress.host": "news.example.org", "gateway.ingress.tlsSecretName": "t"}),
+        "Ingress",
+        "-gateway",
+    )
     assert tls["spec"]["tls"] == [{"hosts": ["news.example.org"], "secretName": "t"}]
 
 
@@ -283,13 +303,21 @@ def test_monitoring_objects_need_the_crds(render: Render) -> None:
     sm = find(objs, "ServiceMonitor", "agnews")
     assert sm["metadata"]["labels"]["release"] == "kube-prometheus-stack"
     assert {e["port"] for e in sm["spec"]["endpoints"]} == {"http", "metrics"}
-    scraped = {o["metadata"]["name"] for o in objs if o["kind"] == "Service"
-               and o["metadata"]["labels"].get("agnews.io/scrape") == "true"}
+    scraped = {
+        o["metadata"]["name"]
+        for o in objs
+        if o["kind"] == "Service" and o["metadata"]["labels"].get("agnews.io/scrape") == "true"
+    }
     assert scraped == {"agnews-gateway", "agnews-inference", "agnews-trainer-metrics", "agnews-batch-worker-metrics"}
     rule = find(objs, "PrometheusRule", "agnews")
     alerts = {r["alert"] for g in rule["spec"]["groups"] for r in g["rules"] if "alert" in r}
-    assert {"AgnewsHighErrorRate", "AgnewsHighLatencyP99", "AgnewsQueueBacklog", "AgnewsTrainingFailed",
-            "AgnewsInferenceNotReady"} <= alerts
+    assert {
+        "AgnewsHighErrorRate",
+        "AgnewsHighLatencyP99",
+        "AgnewsQueueBacklog",
+        "AgnewsTrainingFailed",
+        "AgnewsInferenceNotReady",
+    } <= alerts
     dash = find(objs, "ConfigMap", "-dashboards")
     assert dash["metadata"]["labels"]["grafana_dashboard"] == "1"
     assert {"agnews-services.json", "agnews-ml.json"} <= dash["data"].keys()

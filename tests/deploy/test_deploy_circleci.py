@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 import yaml
-
 from deploy_helpers import ROOT, run
 
 CONFIG = ROOT / ".circleci" / "config.yml"
@@ -51,7 +50,9 @@ def test_checks_run_make_targets(cfg: dict[str, Any]) -> None:
     assert "make lint" in steps_text(cfg, "lint")
     assert "make typecheck" in steps_text(cfg, "typecheck")
     assert "make test" in steps_text(cfg, "test")
-    assert "make deploy-check" in steps_text(cfg, "deploy-check") and "make helm-lint" in steps_text(cfg, "deploy-check")
+    assert "make deploy-check" in steps_text(cfg, "deploy-check") and "make helm-lint" in steps_text(
+        cfg, "deploy-check"
+    )
     assert "-m apiserver" in steps_text(cfg, "deploy-apiserver")
 
 

@@ -15,11 +15,10 @@ from typing import Any
 
 import pytest
 import yaml
-from kubernetes import client, config, watch
-from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
-
 from agnews_deploy import champion, cli, jobs, rollout
 from deploy_helpers import helm_template_cmd, run
+from kubernetes import client, config, watch
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 
 pytestmark = pytest.mark.apiserver
 
@@ -27,7 +26,9 @@ NS = "agnews"
 # API groups a v1.20 server has; the chart's batch/v1 CronJob, policy/v1 PDB and autoscaling/v2 HPA are
 # validated offline against current Kubernetes instead (test_deploy_chart.py)
 SERVED_BY_1_20 = {("v1", k) for k in ("ConfigMap", "Secret", "Service", "ServiceAccount", "PersistentVolumeClaim")} | {
-    ("apps/v1", "Deployment"), ("apps/v1", "StatefulSet"), ("networking.k8s.io/v1", "NetworkPolicy"),
+    ("apps/v1", "Deployment"),
+    ("apps/v1", "StatefulSet"),
+    ("networking.k8s.io/v1", "NetworkPolicy"),
     ("networking.k8s.io/v1", "Ingress"),
 }
 
@@ -38,7 +39,8 @@ def cluster(kube_apiserver: Any, tools: dict[str, str], tmp_path_factory: pytest
     kc = str(kube_apiserver.kubeconfig)
     rendered = run(
         helm_template_cmd(
-            tools["helm"], "values-eks.yaml",
+            tools["helm"],
+            "values-eks.yaml",
             set_values={"inference.autoscaling.enabled": "false", "inference.replicaCount": "2"},
         )
     ).stdout
@@ -92,19 +94,30 @@ def wait_for(predicate: Callable[[], Any], timeout_s: float = 20) -> Any:
     raise AssertionError("condition not reached")
 
 
-def set_deploy_status(apps: client.AppsV1Api, name: str, gen: int, replicas: int, updated: int, available: int,
-                      conditions: list[dict] | None = None) -> None:
+def set_deploy_status(
+    apps: client.AppsV1Api,
+    name: str,
+    gen: int,
+    replicas: int,
+    updated: int,
+    available: int,
+    conditions: list[dict] | None = None,
+) -> None:
     status: dict[str, Any] = {
-        "observedGeneration": gen, "replicas": replicas, "updatedReplicas": updated,
-        "availableReplicas": available, "readyReplicas": available,
+        "observedGeneration": gen,
+        "replicas": replicas,
+        "updatedReplicas": updated,
+        "availableReplicas": available,
+        "readyReplicas": available,
     }
     if conditions:
         status["conditions"] = conditions
     apps.patch_namespaced_deployment_status(name, NS, {"status": status})
 
 
-def test_restart_patches_template_and_watches_rollout(cluster: Any, api: client.ApiClient,
-                                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_restart_patches_template_and_watches_rollout(
+    cluster: Any, api: client.ApiClient, capsys: pytest.CaptureFixture[str]
+) -> None:
     apps = client.AppsV1Api(api)
     before = apps.read_namespaced_deployment("agnews-inference", NS)
     gen0 = before.metadata.generation
@@ -112,7 +125,9 @@ def test_restart_patches_template_and_watches_rollout(cluster: Any, api: client.
 
     def controller() -> None:
         # wait for the restart patch (a new generation), then roll 2 pods the way the controller reports it
-        dep = wait_for(lambda: (d := apps.read_namespaced_deployment("agnews-inference", NS)).metadata.generation > gen0 and d)
+        dep = wait_for(
+            lambda: (d := apps.read_namespaced_deployment("agnews-inference", NS)).metadata.generation > gen0 and d
+        )
         gen = dep.metadata.generation
         for replicas, updated, available in ((3, 1, 2), (3, 2, 2), (2, 2, 1), (2, 2, 2)):
             time.sleep(0.3)
@@ -135,12 +150,15 @@ def test_restart_patches_template_and_watches_rollout(cluster: Any, api: client.
     assert stamp.endswith("Z") and "T" in stamp
     # only the annotation changed in the pod template (the rest of the chart's spec is intact)
     assert after.spec.template.spec.containers[0].image == before.spec.template.spec.containers[0].image
-    assert after.spec.template.metadata.annotations["checksum/config"] == \
-        before.spec.template.metadata.annotations["checksum/config"]
+    assert (
+        after.spec.template.metadata.annotations["checksum/config"]
+        == before.spec.template.metadata.annotations["checksum/config"]
+    )
 
 
-def test_status_times_out_without_a_controller(cluster: Any, api: client.ApiClient,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_status_times_out_without_a_controller(
+    cluster: Any, api: client.ApiClient, capsys: pytest.CaptureFixture[str]
+) -> None:
     apps = client.AppsV1Api(api)
     rollout.restart(apps, NS, "agnews-gateway")  # new generation nobody observes
     started = time.monotonic()
@@ -151,22 +169,39 @@ def test_status_times_out_without_a_controller(cluster: Any, api: client.ApiClie
     assert "timed out after 2s" in out
 
 
-def test_status_fails_on_progress_deadline(cluster: Any, api: client.ApiClient,
-                                           capsys: pytest.CaptureFixture[str]) -> None:
+def test_status_fails_on_progress_deadline(
+    cluster: Any, api: client.ApiClient, capsys: pytest.CaptureFixture[str]
+) -> None:
     apps = client.AppsV1Api(api)
     dep = apps.read_namespaced_deployment("agnews-frontend", NS)
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    set_deploy_status(apps, "agnews-frontend", dep.metadata.generation, 3, 1, 2, conditions=[
-        {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded",
-         "message": "ReplicaSet has timed out progressing.", "lastUpdateTime": now, "lastTransitionTime": now}])
+    set_deploy_status(
+        apps,
+        "agnews-frontend",
+        dep.metadata.generation,
+        3,
+        1,
+        2,
+        conditions=[
+            {
+                "type": "Progressing",
+                "status": "False",
+                "reason": "ProgressDeadlineExceeded",
+                "message": "ReplicaSet has timed out progressing.",
+                "lastUpdateTime": now,
+                "lastTransitionTime": now,
+            }
+        ],
+    )
     assert agnews_deploy(cluster, "status", "--deployment", "agnews-frontend", "--timeout", "10") == 1
     assert 'deployment "agnews-frontend" exceeded its progress deadline' in capsys.readouterr().out
 
 
 def _watch_new_job(batch: client.BatchV1Api, found: list[client.V1Job]) -> None:
     w = watch.Watch()
-    for event in w.stream(batch.list_namespaced_job, NS, label_selector="app.kubernetes.io/component=training-job",
-                          timeout_seconds=20):
+    for event in w.stream(
+        batch.list_namespaced_job, NS, label_selector="app.kubernetes.io/component=training-job", timeout_seconds=20
+    ):
         if event["type"] == "ADDED":
             found.append(event["object"])
             w.stop()
@@ -186,8 +221,9 @@ def _finish_job(batch: client.BatchV1Api, name: str, kind: str, reason: str = ""
     batch.patch_namespaced_job_status(name, NS, {"status": status})
 
 
-def test_train_launches_gpu_job_and_follows_it(cluster: Any, api: client.ApiClient,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_train_launches_gpu_job_and_follows_it(
+    cluster: Any, api: client.ApiClient, capsys: pytest.CaptureFixture[str]
+) -> None:
     batch = client.BatchV1Api(api)
     found: list[client.V1Job] = []
 
@@ -198,8 +234,12 @@ def test_train_launches_gpu_job_and_follows_it(cluster: Any, api: client.ApiClie
 
     t = in_thread(job_controller)
     time.sleep(0.3)  # the watch is open before the Job is created
-    assert agnews_deploy(cluster, "train", "--preset", "minilm", "--gpus", "1", "--timeout", "30",
-                         "--", "--time-budget-min", "30") == 0
+    assert (
+        agnews_deploy(
+            cluster, "train", "--preset", "minilm", "--gpus", "1", "--timeout", "30", "--", "--time-budget-min", "30"
+        )
+        == 0
+    )
     join_ok(t)
     out = capsys.readouterr().out
     name = found[0].metadata.name
@@ -217,7 +257,11 @@ def test_train_launches_gpu_job_and_follows_it(cluster: Any, api: client.ApiClie
     assert spec.restart_policy == "Never" and job.spec.backoff_limit == 0
     assert c.image.endswith("/agnews-trainer:0.1.0")
     assert c.args[:2] == ["sh", "-c"]
-    assert "agnews-train run" in c.args[2] and "--preset minilm" in c.args[2] and c.args[2].endswith("--time-budget-min 30")
+    assert (
+        "agnews-train run" in c.args[2]
+        and "--preset minilm" in c.args[2]
+        and c.args[2].endswith("--time-budget-min 30")
+    )
     assert c.liveness_probe is None and not c.ports
     env = {e.name for e in c.env}
     assert {"TRAINER_REDIS_URL", "TRAINER_REGISTRY_URI", "REDIS_PASSWORD"} <= env
@@ -232,7 +276,13 @@ def test_train_reports_failure(cluster: Any, api: client.ApiClient, capsys: pyte
 
     def job_controller() -> None:
         _watch_new_job(batch, found)
-        _finish_job(batch, found[0].metadata.name, "Failed", "BackoffLimitExceeded", "Job has reached the specified backoff limit")
+        _finish_job(
+            batch,
+            found[0].metadata.name,
+            "Failed",
+            "BackoffLimitExceeded",
+            "Job has reached the specified backoff limit",
+        )
 
     # earlier Jobs exist: wait for one newer than them
     for j in batch.list_namespaced_job(NS).items:
@@ -257,7 +307,7 @@ def test_train_without_a_trainer_deployment_is_an_api_error(cluster: Any, capsys
 class _Metrics(http.server.BaseHTTPRequestHandler):
     body = b""
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         self.send_response(200)
         self.send_header("Content-Type", "text/plain; version=0.0.4")
         self.end_headers()
@@ -301,13 +351,26 @@ def _make_inference_pod(core: client.CoreV1Api, apps: client.AppsV1Api, name: st
     core.create_namespaced_pod(NS, pod)
     if running:
         now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        core.patch_namespaced_pod_status(name, NS, {"status": {
-            "phase": "Running", "podIP": "127.0.0.1",
-            "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": now}]}})
+        core.patch_namespaced_pod_status(
+            name,
+            NS,
+            {
+                "status": {
+                    "phase": "Running",
+                    "podIP": "127.0.0.1",
+                    "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": now}],
+                }
+            },
+        )
 
 
-def test_champion_per_pod(cluster: Any, api: client.ApiClient, metrics_servers: Callable[[str | None], int],
-                          capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_champion_per_pod(
+    cluster: Any,
+    api: client.ApiClient,
+    metrics_servers: Callable[[str | None], int],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     core, apps = client.CoreV1Api(api), client.AppsV1Api(api)
     for name, running in (("agnews-inference-a", True), ("agnews-inference-b", True), ("agnews-inference-c", False)):
         _make_inference_pod(core, apps, name, running)
@@ -322,13 +385,15 @@ def test_champion_per_pod(cluster: Any, api: client.ApiClient, metrics_servers: 
     ports = {"agnews-inference-a": metrics_servers(new), "agnews-inference-b": metrics_servers(new)}
 
     def fetch(pod: Any) -> str:
-        import httpx  # noqa: PLC0415
+        import httpx
 
         return httpx.get(f"http://127.0.0.1:{ports[pod.metadata.name]}/metrics", timeout=5).text
 
     report = champion.champions(core, NS, selector, fetch)
     assert [(p.pod, p.version, p.kind, p.ready) for p in report[:2]] == [
-        ("agnews-inference-a", new, "transformers", True), ("agnews-inference-b", new, "transformers", True)]
+        ("agnews-inference-a", new, "transformers", True),
+        ("agnews-inference-b", new, "transformers", True),
+    ]
     # the Pending pod keeps the champion from being consistent
     assert champion.consistent_version(report) is None
     core.delete_namespaced_pod("agnews-inference-c", NS, grace_period_seconds=0, propagation_policy="Background")
@@ -340,7 +405,7 @@ def test_champion_per_pod(cluster: Any, api: client.ApiClient, metrics_servers: 
     monkeypatch.setattr(champion, "proxy_fetch", lambda _core: fetch)
     assert agnews_deploy(cluster, "champion") == 1
     out = capsys.readouterr().out
-    assert f"agnews-inference-a" in out and f"{new} (transformers)" in out
+    assert "agnews-inference-a" in out and f"{new} (transformers)" in out
     assert "- (no model loaded)" in out and "champion: pods disagree or none answered" in out
     ports["agnews-inference-b"] = metrics_servers(new)
     assert agnews_deploy(cluster, "champion", "--json") == 0
@@ -348,8 +413,9 @@ def test_champion_per_pod(cluster: Any, api: client.ApiClient, metrics_servers: 
     assert doc["champion"] == new and len(doc["pods"]) == 2
 
 
-def test_job_manifest_is_accepted_by_current_kubernetes(tools: dict[str, str], api: client.ApiClient,
-                                                        tmp_path: Path) -> None:
+def test_job_manifest_is_accepted_by_current_kubernetes(
+    tools: dict[str, str], api: client.ApiClient, tmp_path: Path
+) -> None:
     """The Job agnews-deploy builds also validates against the schemas of current Kubernetes."""
     tmpl = client.AppsV1Api(api).read_namespaced_deployment("agnews-trainer", NS).spec.template
     job = jobs.build_training_job(tmpl, jobs.TrainingRequest(release="agnews", preset="minilm"), "agnews-train-x")

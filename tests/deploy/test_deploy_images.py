@@ -19,7 +19,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from deploy_helpers import ROOT, run
 
 IMAGES = {
@@ -106,8 +105,9 @@ def test_no_torch_in_gateway_and_frontend(name: str) -> None:
         # and nothing the image installs depends on it
         for project in ("packages/agnews_core", "services/gateway"):
             deps = tomllib.loads((ROOT / project / "pyproject.toml").read_text())["project"]
-            all_deps = deps.get("dependencies", []) + [d for v in deps.get("optional-dependencies", {}).values()
-                                                         for d in v]
+            all_deps = deps.get("dependencies", []) + [
+                d for v in deps.get("optional-dependencies", {}).values() for d in v
+            ]
             assert not [d for d in all_deps if re.match(r"(torch|transformers|onnxruntime)\b", d)], project
         assert "find_spec('torch') is not None" in code  # the build itself fails if torch sneaks in
 
@@ -165,12 +165,27 @@ def ignored(path: str, rules: list[tuple[bool, re.Pattern[str]]]) -> bool:
 
 def test_dockerignore_sends_only_what_the_images_copy() -> None:
     rules = _dockerignore_regexes()
-    for kept in ("constraints.txt", "packages/agnews_core/pyproject.toml", "services/gateway/pyproject.toml",
-                 "services/inference/pyproject.toml", "services/trainer/pyproject.toml", "services/frontend/nginx.conf",
-                 "services/frontend/public/index.html", "services/deploy/docker/frontend-entrypoint.sh"):
+    for kept in (
+        "constraints.txt",
+        "packages/agnews_core/pyproject.toml",
+        "services/gateway/pyproject.toml",
+        "services/inference/pyproject.toml",
+        "services/trainer/pyproject.toml",
+        "services/frontend/nginx.conf",
+        "services/frontend/public/index.html",
+        "services/deploy/docker/frontend-entrypoint.sh",
+    ):
         assert not ignored(kept, rules), kept
-    for dropped in (".venv/bin/python", ".git/HEAD", ".tools/bin/helm", "tests/deploy/conftest.py", "helm/agnews/Chart.yaml",
-                    "services/gateway/src/agnews_gateway/__pycache__/x.pyc", "registry/models/x", "services/deploy/src/x.py"):
+    for dropped in (
+        ".venv/bin/python",
+        ".git/HEAD",
+        ".tools/bin/helm",
+        "tests/deploy/conftest.py",
+        "helm/agnews/Chart.yaml",
+        "services/gateway/src/agnews_gateway/__pycache__/x.pyc",
+        "registry/models/x",
+        "services/deploy/src/x.py",
+    ):
         assert ignored(dropped, rules), dropped
     # every COPY source of every Dockerfile exists and reaches the build context
     for name, path in IMAGES.items():
@@ -181,8 +196,11 @@ def test_dockerignore_sends_only_what_the_images_copy() -> None:
                 *sources, _dest = arg.split()
                 for src in sources:
                     assert (ROOT / src).exists(), f"{name}: COPY {src} does not exist"
-                    files = [src] if (ROOT / src).is_file() else [
-                        str(p.relative_to(ROOT)) for p in (ROOT / src).rglob("*") if p.is_file()]
+                    files = (
+                        [src]
+                        if (ROOT / src).is_file()
+                        else [str(p.relative_to(ROOT)) for p in (ROOT / src).rglob("*") if p.is_file()]
+                    )
                     assert files and any(not ignored(f, rules) for f in files), f"{name}: {src} is dockerignored"
 
 
@@ -197,7 +215,7 @@ def stub_gateway() -> Iterator[tuple[int, list[str]]]:
     paths: list[str] = []
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             paths.append(self.path)
             body = b'{"jobs": []}'
             self.send_response(200)
@@ -221,12 +239,19 @@ def test_frontend_entrypoint_serves_page_and_proxies_api(tmp_path: Path, stub_ga
     assert nginx, "nginx missing (Debian package nginx)"
     gw_port, seen = stub_gateway
     port = _free_port()
-    env = dict(os.environ, PATH=f"{Path(nginx).parent}:{os.environ['PATH']}",
-               FRONTEND_TEMPLATE=str(ROOT / "services/frontend/nginx.conf"),
-               FRONTEND_ROOT=str(ROOT / "services/frontend/public"), FRONTEND_PREFIX=str(tmp_path / "nginx"),
-               FRONTEND_LISTEN=f"127.0.0.1:{port}", GATEWAY_URL=f"http://127.0.0.1:{gw_port}")
+    env = dict(
+        os.environ,
+        PATH=f"{Path(nginx).parent}:{os.environ['PATH']}",
+        FRONTEND_TEMPLATE=str(ROOT / "services/frontend/nginx.conf"),
+        FRONTEND_ROOT=str(ROOT / "services/frontend/public"),
+        FRONTEND_PREFIX=str(tmp_path / "nginx"),
+        FRONTEND_LISTEN=f"127.0.0.1:{port}",
+        GATEWAY_URL=f"http://127.0.0.1:{gw_port}",
+    )
     entry = str(ROOT / "services/deploy/docker/frontend-entrypoint.sh")
-    bad = subprocess.run(["sh", entry, "--check"], env=dict(env, GATEWAY_URL="https://x:1"), capture_output=True, text=True)
+    bad = subprocess.run(
+        ["sh", entry, "--check"], env=dict(env, GATEWAY_URL="https://x:1"), capture_output=True, text=True
+    )
     assert bad.returncode == 2 and "GATEWAY_URL must be" in bad.stderr
     proc = subprocess.Popen(["sh", entry], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:

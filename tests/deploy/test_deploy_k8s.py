@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import yaml
-
 from deploy_helpers import CHART, ROOT, run
 
 K8S = ROOT / "k8s"
@@ -18,8 +17,9 @@ def load_all(path: Path) -> list[dict]:
 
 
 def test_rendered_manifests_are_up_to_date(tools: dict[str, str]) -> None:
-    out = subprocess.run([sys.executable, str(ROOT / "scripts" / "deploy-render.py"), "--check"],
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "deploy-render.py"), "--check"], capture_output=True, text=True
+    )
     assert out.returncode == 0, out.stderr
 
 
@@ -44,15 +44,23 @@ def test_rendered_check_notices_a_stale_file(tools: dict[str, str], tmp_path: Pa
 
 def test_rendered_manifests_validate(tools: dict[str, str]) -> None:
     files = sorted((K8S / "rendered").glob("*.yaml"))
-    assert {f.name for f in files} >= {"gateway.yaml", "inference.yaml", "trainer.yaml", "redis.yaml", "namespace.yaml",
-                                       "prometheus-operator.yaml"}
+    assert {f.name for f in files} >= {
+        "gateway.yaml",
+        "inference.yaml",
+        "trainer.yaml",
+        "redis.yaml",
+        "namespace.yaml",
+        "prometheus-operator.yaml",
+    }
     for version in ("1.31.0", "1.34.0"):
         run([tools["kubernetes-validate"], "--strict", "-k", version, *map(str, files)])
     for f in files:
         for doc in load_all(f):
             assert doc["kind"] == "Namespace" or doc["metadata"]["namespace"] == "agnews"
             if f.name != "prometheus-operator.yaml":
-                assert "coreos.com" not in doc["apiVersion"], f"{f.name}: CRD objects belong in prometheus-operator.yaml"
+                assert "coreos.com" not in doc["apiVersion"], (
+                    f"{f.name}: CRD objects belong in prometheus-operator.yaml"
+                )
     # no generated secret in git: the Redis password comes from a Secret the user creates
     secrets = [d for f in files for d in load_all(f) if d["kind"] == "Secret"]
     assert not [s for s in secrets if "redis-password" in s.get("stringData", {})]
@@ -87,8 +95,16 @@ def test_device_plugin_runs_on_gpu_nodes(tools: dict[str, str]) -> None:
     assert spec["nodeSelector"].items() <= gpu["labels"].items()
     assert any(t["key"] == "nvidia.com/gpu" and t["operator"] == "Exists" for t in spec["tolerations"])
     assert ":" in spec["containers"][0]["image"] and not spec["containers"][0]["image"].endswith(":latest")
-    run([tools["kubernetes-validate"], "--strict", "-k", "1.34.0", str(K8S / "eks" / "storageclass-gp3.yaml"),
-         str(K8S / "k3s" / "nvidia-runtimeclass.yaml")])
+    run(
+        [
+            tools["kubernetes-validate"],
+            "--strict",
+            "-k",
+            "1.34.0",
+            str(K8S / "eks" / "storageclass-gp3.yaml"),
+            str(K8S / "k3s" / "nvidia-runtimeclass.yaml"),
+        ]
+    )
 
 
 def test_kube_prometheus_stack_values_pick_up_our_objects() -> None:

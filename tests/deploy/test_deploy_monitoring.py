@@ -14,7 +14,6 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-
 from deploy_helpers import CHART, ROOT, run
 
 RULES = CHART / "files" / "prometheus" / "agnews-rules.yaml"
@@ -83,23 +82,49 @@ def test_rules_check_and_unit_tests(tools: dict[str, str]) -> None:
 
 def test_required_alerts_exist() -> None:
     alerts = {name for name, _ in rule_exprs()}
-    assert {"AgnewsHighErrorRate", "AgnewsHighLatencyP99", "AgnewsQueueBacklog", "AgnewsTrainingFailed",
-            "AgnewsInferenceNotReady"} <= alerts
+    assert {
+        "AgnewsHighErrorRate",
+        "AgnewsHighLatencyP99",
+        "AgnewsQueueBacklog",
+        "AgnewsTrainingFailed",
+        "AgnewsInferenceNotReady",
+    } <= alerts
 
 
 def test_every_dashboard_expr_is_valid_promql(tools: dict[str, str], tmp_path: Path) -> None:
     exprs = dashboard_exprs()
     assert len(exprs) >= 15
-    rules = {"groups": [{"name": "dashboards", "rules": [
-        {"record": f"agnews:dashboard_check_{i}", "expr": expr} for i, (_, expr) in enumerate(exprs)]}]}
+    rules = {
+        "groups": [
+            {
+                "name": "dashboards",
+                "rules": [{"record": f"agnews:dashboard_check_{i}", "expr": expr} for i, (_, expr) in enumerate(exprs)],
+            }
+        ]
+    }
     path = tmp_path / "dashboards.rules.yaml"
     path.write_text(yaml.safe_dump(rules))
     out = run([tools["promtool"], "check", "rules", str(path)], check=False)
     assert out.returncode == 0, out.stdout + out.stderr
     assert f"SUCCESS: {len(exprs)} rules found" in out.stdout
     # and promtool really rejects broken PromQL
-    path.write_text(yaml.safe_dump({"groups": [{"name": "x", "rules": [
-        {"record": "agnews:broken", "expr": "sum by (service (rate(agnews_http_requests_total[5m]))"}]}]}))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "groups": [
+                    {
+                        "name": "x",
+                        "rules": [
+                            {
+                                "record": "agnews:broken",
+                                "expr": "sum by (service (rate(agnews_http_requests_total[5m]))",
+                            }
+                        ],
+                    }
+                ]
+            }
+        )
+    )
     assert run([tools["promtool"], "check", "rules", str(path)], check=False).returncode != 0
 
 
@@ -156,16 +181,19 @@ def live_metrics(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str,
     a classify call, a batch job and a training job (some metrics only exist once a job has run)."""
     from stack import Stack  # tests/stack.py, the shared whole-stack launcher
 
-    with Stack.start(tmp_path_factory.mktemp("metrics-stack"), champion="tfidf") as stack, \
-            httpx.Client(timeout=30) as http:
+    with (
+        Stack.start(tmp_path_factory.mktemp("metrics-stack"), champion="tfidf") as stack,
+        httpx.Client(timeout=30) as http,
+    ):
         base = stack.gateway_url
         r = http.post(f"{base}/v1/classify", json={"texts": ["Stocks rally as the central bank cuts rates"]})
         assert r.status_code == 200, r.text
         csv = "title,description\nMarkets,Stocks rally\nFootball,The team wins the cup\n"
         batch = http.post(f"{base}/v1/batch-jobs", files={"file": ("a.csv", csv, "text/csv")})
         assert batch.status_code == 202, batch.text
-        training = http.post(f"{base}/v1/training-jobs", headers=stack.admin_headers,
-                             json={"preset": "tfidf", "max_train_samples": 300})
+        training = http.post(
+            f"{base}/v1/training-jobs", headers=stack.admin_headers, json={"preset": "tfidf", "max_train_samples": 300}
+        )
         assert training.status_code == 202, training.text
         assert _wait_job(http, base, batch.json()["id"])["state"] == "succeeded"
         assert _wait_job(http, base, training.json()["id"])["state"] == "succeeded"
@@ -190,8 +218,12 @@ def test_dashboards_and_rules_use_only_exported_metrics(live_metrics: dict[str, 
 @pytest.mark.live
 def test_services_export_the_contract_metrics(live_metrics: dict[str, str]) -> None:
     """Each metric of the contract is exported by the service the contract names."""
-    owners = {"gateway": ["gateway"], "inference": ["inference"], "workers": ["batch-worker", "training-worker"],
-              "training worker": ["training-worker"]}
+    owners = {
+        "gateway": ["gateway"],
+        "inference": ["inference"],
+        "workers": ["batch-worker", "training-worker"],
+        "training worker": ["training-worker"],
+    }
     text = (ROOT / "docs" / "CONTRACTS.md").read_text()
     for line in text.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]

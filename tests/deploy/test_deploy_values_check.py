@@ -19,8 +19,12 @@ REFUSALS = [
         'serviceAccount.annotations."eks.amazonaws.com/role-arn"',
     ),
     (
-        {"modelRegistry.type": "s3", "modelRegistry.s3.bucket": "my-bucket", "modelRegistry.s3.credentials": "instance",
-         "modelRegistry.s3.accessKeyId": "AKIA"},
+        {
+            "modelRegistry.type": "s3",
+            "modelRegistry.s3.bucket": "my-bucket",
+            "modelRegistry.s3.credentials": "instance",
+            "modelRegistry.s3.accessKeyId": "AKIA",
+        },
         "credentials is not keys",
     ),
     ({"trainer.tolerations": "null"}, 'add a toleration for the GPU taint "nvidia.com/gpu"'),
@@ -48,10 +52,21 @@ def test_refused(render_error: Callable[..., str], values: dict[str, str], messa
 def test_the_fixed_combinations_render(render_error: Callable[..., str], render: Callable[..., list]) -> None:
     """Each refusal's fix renders: the check is not just refusing everything."""
     render(set_values={"redis.enabled": "false", "redis.external.existingSecret": "r"})
-    render(set_values={"modelRegistry.type": "s3", "modelRegistry.s3.bucket": "my-bucket",
-                       "modelRegistry.s3.credentials": "keys", "modelRegistry.s3.existingSecret": "aws"})
-    render(set_values={"modelRegistry.type": "s3", "modelRegistry.s3.bucket": "my-bucket",
-                       "serviceAccount.annotations.eks\\.amazonaws\\.com/role-arn": "arn:aws:iam::1:role/r"})
+    render(
+        set_values={
+            "modelRegistry.type": "s3",
+            "modelRegistry.s3.bucket": "my-bucket",
+            "modelRegistry.s3.credentials": "keys",
+            "modelRegistry.s3.existingSecret": "aws",
+        }
+    )
+    render(
+        set_values={
+            "modelRegistry.type": "s3",
+            "modelRegistry.s3.bucket": "my-bucket",
+            "serviceAccount.annotations.eks\\.amazonaws\\.com/role-arn": "arn:aws:iam::1:role/r",
+        }
+    )
     render(set_values={"trainer.tolerations": "null", "trainer.gpu.requireToleration": "false"})
     render(set_values={"trainer.enabled": "false", "trainer.schedule.enabled": "false"})
     render("values-eks.yaml", set_values={"trainer.gpu.enabled": "false", "trainer.tolerations": "null"})

@@ -67,7 +67,8 @@ def champions(core: client.CoreV1Api, namespace: str, selector: str, fetch: Fetc
     """One entry per inference pod, sorted by name; unreachable pods carry the error instead of a version."""
     fetch = fetch or proxy_fetch(core)
     report = []
-    for pod in sorted(core.list_namespaced_pod(namespace, label_selector=selector).items, key=lambda p: p.metadata.name):
+    pods: list[Any] = core.list_namespaced_pod(namespace, label_selector=selector).items
+    for pod in sorted(pods, key=lambda p: str(p.metadata.name)):
         phase = (pod.status.phase if pod.status else None) or "Unknown"
         ready = _is_ready(pod) if pod.status else False
         if phase != "Running":

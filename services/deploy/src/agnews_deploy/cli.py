@@ -48,7 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--gpus", type=int, default=1, help="nvidia.com/gpu per Job; 0 = CPU (default: 1)")
     t.add_argument("--data", help="training data (default: TRAINER_DATA of the release)")
     t.add_argument("--image", help="trainer image (default: the trainer Deployment's)")
-    t.add_argument("--trainer-deployment", help="Deployment whose pod template the Job copies (default: <fullname>-trainer)")
+    t.add_argument(
+        "--trainer-deployment", help="Deployment whose pod template the Job copies (default: <fullname>-trainer)"
+    )
     t.add_argument("--deadline", type=int, default=6 * 3600, help="activeDeadlineSeconds of the Job (default: 21600)")
     t.add_argument("--timeout", type=float, default=6 * 3600, help="seconds to follow the Job (default: 21600)")
     t.add_argument("--no-follow", action="store_true", help="create the Job and return")
@@ -86,13 +88,17 @@ def _wait(k: Clients, a: argparse.Namespace, name: str) -> int:
 
 def cmd_train(k: Clients, a: argparse.Namespace) -> int:
     req = jobs.TrainingRequest(
-        release=a.release, preset=a.preset, gpus=a.gpus, data=a.data, extra_args=a.extra, image=a.image,
+        release=a.release,
+        preset=a.preset,
+        gpus=a.gpus,
+        data=a.data,
+        extra_args=a.extra,
+        image=a.image,
         active_deadline_s=a.deadline,
     )
     source = a.trainer_deployment or component_name(a.release, "trainer")
     template = jobs.trainer_template(k.apps, a.namespace, source)
-    job = jobs.launch(k.batch, a.namespace, jobs.build_training_job(template, req, jobs.job_name(a.release, a.preset)))
-    name = job.metadata.name
+    name = jobs.launch(k.batch, a.namespace, jobs.build_training_job(template, req, jobs.job_name(a.release, a.preset)))
     _say(f"job.batch/{name} created (preset={a.preset}, gpus={a.gpus})")
     if a.no_follow:
         return 0
@@ -125,12 +131,16 @@ COMMANDS = {"restart": cmd_restart, "status": cmd_status, "train": cmd_train, "c
 
 def main(argv: Sequence[str] | None = None) -> int:
     a = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if a.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if a.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
     k = load_clients(a.kubeconfig, a.context)
     try:
         return COMMANDS[a.command](k, a)
     except ApiException as exc:
-        _say(f"error: Kubernetes API {exc.status} {exc.reason}: {exc.body if isinstance(exc.body, str) else ''}".rstrip())
+        _say(
+            f"error: Kubernetes API {exc.status} {exc.reason}: {exc.body if isinstance(exc.body, str) else ''}".rstrip()
+        )
         return 1
 
 

@@ -47,15 +47,17 @@ def job_name(release: str, preset: str, now: datetime | None = None) -> str:
 def _train_command(req: TrainingRequest) -> list[str]:
     data = shlex.quote(req.data) if req.data else '"${TRAINER_DATA}"'
     extra = " ".join(shlex.quote(a) for a in req.extra_args)
-    line = f'exec agnews-train run --data {data} --preset {shlex.quote(req.preset)} --registry "${{TRAINER_REGISTRY_URI}}"'
+    line = (
+        f'exec agnews-train run --data {data} --preset {shlex.quote(req.preset)} --registry "${{TRAINER_REGISTRY_URI}}"'
+    )
     return ["sh", "-c", f"{line} {extra}".rstrip()]
 
 
 def build_training_job(template: client.V1PodTemplateSpec, req: TrainingRequest, name: str) -> client.V1Job:
     """Job manifest: the worker's pod (image, env, volumes, node pool) running one `agnews-train run`."""
     pod = copy.deepcopy(template)
-    spec: client.V1PodSpec = pod.spec
-    container: client.V1Container = spec.containers[0]
+    spec: Any = pod.spec
+    container: Any = spec.containers[0]
     container.name = "train"
     container.command = None
     container.args = _train_command(req)
@@ -108,10 +110,12 @@ def trainer_template(apps: client.AppsV1Api, namespace: str, deployment: str) ->
     return apps.read_namespaced_deployment(deployment, namespace).spec.template
 
 
-def launch(batch: client.BatchV1Api, namespace: str, job: client.V1Job) -> client.V1Job:
-    created = batch.create_namespaced_job(namespace, job)
-    log.info("job/%s created", created.metadata.name)
-    return created
+def launch(batch: client.BatchV1Api, namespace: str, job: client.V1Job) -> str:
+    """Create the Job; returns its name."""
+    created: Any = batch.create_namespaced_job(namespace, job)
+    name = str(created.metadata.name)
+    log.info("job/%s created", name)
+    return name
 
 
 @dataclass(frozen=True)

@@ -53,19 +53,13 @@ def rollout_state(deployment: Any) -> RolloutState:
     updated = status.updated_replicas or 0
     replicas = status.replicas or 0
     available = status.available_replicas or 0
+    waiting = f'Waiting for deployment "{name}" rollout to finish:'
     if updated < want:
-        return RolloutState(
-            False, f'Waiting for deployment "{name}" rollout to finish: {updated} out of {want} new replicas have been updated...'
-        )
+        return RolloutState(False, f"{waiting} {updated} out of {want} new replicas have been updated...")
     if replicas > updated:
-        return RolloutState(
-            False,
-            f'Waiting for deployment "{name}" rollout to finish: {replicas - updated} old replicas are pending termination...',
-        )
+        return RolloutState(False, f"{waiting} {replicas - updated} old replicas are pending termination...")
     if available < updated:
-        return RolloutState(
-            False, f'Waiting for deployment "{name}" rollout to finish: {available} of {updated} updated replicas are available...'
-        )
+        return RolloutState(False, f"{waiting} {available} of {updated} updated replicas are available...")
     return RolloutState(True, f'deployment "{name}" successfully rolled out')
 
 
