@@ -173,6 +173,14 @@ def test_training_job_end_to_end(stack: Any) -> None:
     assert 'agnews_jobs_total{state="succeeded",type="training"} 1.0' in metrics
 
 
+def test_failed_training_job_reports_its_error(stack: Any) -> None:
+    with stack.client() as client:
+        created = client.post("/v1/training-jobs", json={"preset": "no-such-preset"}, headers=stack.admin_headers)
+        job = wait_job(client, created.json()["id"], timeout=120)
+        assert job["state"] == "failed" and job["result"] is None
+        assert "no-such-preset" in job["error"], job["error"]
+
+
 def test_cancel_a_running_batch_job(stack: Any) -> None:
     lines = "\n".join(f"Markets open higher today {i}" for i in range(3000)).encode()
     with stack.client() as client:
