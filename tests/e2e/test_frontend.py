@@ -61,6 +61,22 @@ def site(gateway: Any) -> Iterator[Nginx]:
 
 
 @pytest.fixture(scope="module")
+def own_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A stack of this module's own for the admin test, whose training run adds a version to the registry:
+    the session stack's registry stays as the other stack tests expect it."""
+    from stack import Stack
+
+    with Stack.start(tmp_path_factory.mktemp("frontend-stack"), champion="train") as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def own_site(own_stack: Any) -> Iterator[Nginx]:
+    with running_nginx(own_stack.gateway_url) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     with playwright_api.sync_playwright() as pw:
         chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -377,7 +393,8 @@ def test_models_panel_lists_the_champion(page: Any, site: Nginx) -> None:
     screenshot(page, "models")
 
 
-def test_admin_starts_a_training_run_and_sees_progress(page: Any, site: Nginx, gateway: Any) -> None:
+def test_admin_starts_a_training_run_and_sees_progress(page: Any, own_site: Nginx, own_stack: Any) -> None:
+    site, gateway = own_site, own_stack
     original = champion_of(site)
     page.goto(site.url + "#models")
     page.wait_for_selector(".model-card")

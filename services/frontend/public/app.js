@@ -199,8 +199,9 @@
     const e = asApiError(err);
     const lines = e.details && e.details.length ? e.details : [];
     const body = lines.length > 1 ? el("ul", {}, ...lines.map((l) => el("li", { text: l }))) : el("p", { text: lines[0] || "" });
-    box.replaceChildren(el("strong", { text: e.status > 0 ? `${e.title} (HTTP ${e.status})` : e.title }), body,
-      e.hint ? el("p", { class: "error-hint", text: e.hint }) : null);
+    const parts = [el("strong", { text: e.status > 0 ? `${e.title} (HTTP ${e.status})` : e.title }), body];
+    if (e.hint) parts.push(el("p", { class: "error-hint", text: e.hint }));
+    box.replaceChildren(...parts);
     box.dataset.status = String(e.status);
     box.hidden = false;
     if (e.status === 0 || e.status >= 502) refreshStatus();
