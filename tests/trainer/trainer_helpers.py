@@ -114,8 +114,8 @@ def build_tiny_bert(dest: Path, corpus: Sequence[str]) -> Path:
         num_attention_heads=2,
         intermediate_size=64,
         max_position_embeddings=64,
-        **{"num_labels": 4},  # a PretrainedConfig kwarg BertConfig's signature does not declare
     )
+    config.num_labels = 4
     dest.mkdir(parents=True, exist_ok=True)
     BertForSequenceClassification(config).save_pretrained(dest)
     fast.save_pretrained(dest)
