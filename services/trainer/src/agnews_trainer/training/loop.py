@@ -35,15 +35,21 @@ log = logging.getLogger(__name__)
 
 MEGA_BATCHES = 50  # batches per length-sorting window: large enough for tight buckets, small enough to stay random
 
-SnapshotFn = Callable[[Any, float, dict[str, Any]], None]
+MarkFn = Callable[[Any, float, dict[str, Any]], None]
+StepFn = Callable[[int, int], None]
 
 
 @dataclass
-class Snapshots:
-    """Benchmark hook: `fn(model, mark_min, info)` when the training clock passes each mark; its time is not counted."""
+class BenchHooks:
+    """Benchmark hooks, off in production.
 
-    marks_min: Sequence[float]
-    fn: SnapshotFn
+    `on_mark(model, mark_min, info)` runs each time the training clock passes one of `marks_min` (its own time is
+    not training time); `on_step(step, examples_in_step)` runs after every optimizer step.
+    """
+
+    marks_min: Sequence[float] = ()
+    on_mark: MarkFn | None = None
+    on_step: StepFn | None = None
 
 
 def load_model(resolved: ResolvedModel, tokenizer: Any) -> Any:
@@ -97,10 +103,10 @@ class _Run:
         resolved: ResolvedModel,
         progress: ProgressFn | None,
         cancel: CancelFn | None,
-        snapshots: Snapshots | None,
+        hooks: BenchHooks | None,
     ) -> None:
         self.cfg, self.splits, self.out_dir, self.resolved = config, splits, Path(out_dir), resolved
-        self.progress_fn, self.cancel_fn, self.snapshots = progress, cancel, snapshots
+        self.progress_fn, self.cancel_fn, self.hooks = progress, cancel, hooks
         self.work_dir = self.out_dir.parent / "checkpoints"
         self.acc = make_accelerator(config)
         self.main = bool(self.acc.is_main_process)
@@ -260,14 +266,14 @@ class _Run:
         return self.schedule.progress(self.state.step, self.clock.seconds())
 
     def _snapshot(self) -> None:
-        if not self.snapshots or self.next_mark >= len(self.marks):
+        if not self.hooks or not self.hooks.on_mark or self.next_mark >= len(self.marks):
             return
         if self.clock.seconds() < self.marks[self.next_mark] * 60:
             return
         self.clock.pause()
         info = {"step": self.state.step, "examples": self.state.examples, "train_seconds": self.clock.seconds()}
         if self.main:
-            self.snapshots.fn(self.unwrapped, self.marks[self.next_mark], info)
+            self.hooks.on_mark(self.unwrapped, self.marks[self.next_mark], info)
         self.acc.wait_for_everyone()
         self.next_mark += 1
         self.clock.resume()
@@ -277,7 +283,8 @@ class _Run:
         cfg, s = self.cfg, self.state
         self.clock = Clock(s.train_seconds)
         self.last_checkpoint_s = s.train_seconds
-        self.marks = sorted(self.snapshots.marks_min) if self.snapshots else []
+        self.marks = sorted(self.hooks.marks_min) if self.hooks else []
+        on_step = self.hooks.on_step if self.hooks else None
         self.next_mark = sum(1 for m in self.marks if m * 60 <= s.train_seconds)
         epoch, batches = -1, []
         loss_sum = torch.zeros((), device=self.acc.device)
@@ -325,6 +332,8 @@ class _Run:
                 s.tokens += int(self.train_lens[rows].sum()) * self.world
                 s.step_seconds += time.perf_counter() - t0
                 bar.update(1)
+                if on_step is not None:
+                    on_step(s.step, len(rows))
                 if loss_n >= 20 or s.step == 1:
                     shown_loss = float(loss_sum.item()) / loss_n  # one device sync per 20 steps
                     loss_sum.zero_()
@@ -405,11 +414,11 @@ def train_transformer(
     resolved: ResolvedModel,
     progress: ProgressFn | None = None,
     cancel: CancelFn | None = None,
-    snapshots: Snapshots | None = None,
+    hooks: BenchHooks | None = None,
 ) -> TrainResult:
     """Fine-tune the resolved encoder on splits.train, early-stopping on splits.validation; save to out_dir."""
     wall0 = time.perf_counter()
-    run = _Run(config, splits, out_dir, resolved, progress, cancel, snapshots)
+    run = _Run(config, splits, out_dir, resolved, progress, cancel, hooks)
     try:
         run.prepare()
         reason = run.train()
