@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import re
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -217,8 +219,21 @@ def test_empty_classify_says_what_to_do(page: Any, site: Nginx) -> None:
     assert "Type or paste an article first" in page.inner_text("#classify-error")
 
 
+def test_every_control_is_labelled(page: Any, site: Nginx) -> None:
+    page.goto(site.url)
+    unlabelled = page.evaluate(
+        """Array.from(document.querySelectorAll('input, select, textarea, button'))
+            .filter((e) => !(e.labels && e.labels.length) && !e.getAttribute('aria-label') && !e.textContent.trim())
+            .map((e) => e.id || e.outerHTML.slice(0, 80))"""
+    )
+    assert unlabelled == []
+    assert page.locator("html").get_attribute("lang") == "en"
+
+
 def test_keyboard_moves_between_tabs(page: Any, site: Nginx) -> None:
     page.goto(site.url)
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.className") == "skip-link"
     page.focus("#tab-classify")
     page.keyboard.press("ArrowRight")
     assert page.get_attribute("#tab-bulk", "aria-selected") == "true"
@@ -234,6 +249,8 @@ def test_keyboard_moves_between_tabs(page: Any, site: Nginx) -> None:
 
 def test_bulk_upload_of_200_articles(page: Any, site: Nginx) -> None:
     page.goto(site.url + "#bulk")
+    polls: list[float] = []
+    page.on("request", lambda r: polls.append(time.monotonic()) if re.search(r"/api/v1/jobs/[^/]+$", r.url) else None)
     upload(page, "articles.csv", csv_file(articles(200)))
     page.wait_for_selector("#bulk-job:not([hidden])")
     screenshot(page, "bulk-progress")
@@ -242,6 +259,9 @@ def test_bulk_upload_of_200_articles(page: Any, site: Nginx) -> None:
     assert page.get_attribute("#bulk-results", "data-rows") == "200"
     assert page.inner_text("#b-summary").startswith("200 articles classified")
     assert page.get_attribute("#b-progress", "aria-valuenow") == "100"
+    # Polled with backoff between 0.5 and 2 s, not hammered and not on a fixed 5 s beat.
+    gaps = [b - a for a, b in itertools.pairwise(polls)]
+    assert polls and all(0.4 <= g <= 4.0 for g in gaps), gaps  # upper bound: 2 s + a slow answer
     # The chart: one bar per class, counts adding up to 200.
     groups = page.locator("#b-chart g[data-label]")
     assert groups.count() == 4
