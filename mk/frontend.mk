@@ -33,4 +33,4 @@ frontend-stop: ## stop the background nginx started by frontend-start
 	@if [ -s $(FRONTEND_PREFIX)/nginx.pid ]; then kill $$(cat $(FRONTEND_PREFIX)/nginx.pid) && echo "frontend stopped"; fi
 
 test-frontend: ## browser tests of the page (real nginx, real stack, headless Debian chromium)
-	$(FRONTEND_PYTHON) -m pytest tests/e2e/test_frontend.py -v
+	$(FRONTEND_PYTHON) -m pytest tests/e2e/test_frontend_nginx.py tests/e2e/test_frontend.py -v
