@@ -7,6 +7,7 @@ FRONTEND_MAX_BODY ?= 100m
 FRONTEND_PREFIX ?= $(CURDIR)/.run/frontend
 GATEWAY_URL ?= http://127.0.0.1:8000
 FRONTEND_PYTHON ?= $(CURDIR)/.venv/bin/python
+FRONTEND_NGINX ?= $(or $(shell command -v nginx 2>/dev/null),/usr/sbin/nginx)
 
 frontend_env = FRONTEND_LISTEN=$(FRONTEND_HOST):$(FRONTEND_PORT) GATEWAY_URL=$(GATEWAY_URL) \
 	FRONTEND_PREFIX=$(FRONTEND_PREFIX) FRONTEND_MAX_BODY=$(FRONTEND_MAX_BODY)
@@ -18,14 +19,14 @@ frontend-deps: ## install nginx, chromium, fonts (apt) and playwright (pip) wher
 
 frontend-config: ## render the nginx config into $(FRONTEND_PREFIX) and check it
 	$(frontend_env) scripts/frontend-render.sh $(FRONTEND_PREFIX)/nginx.conf
-	nginx -e stderr -t -q -c $(FRONTEND_PREFIX)/nginx.conf -p $(FRONTEND_PREFIX)
+	$(FRONTEND_NGINX) -e stderr -t -q -c $(FRONTEND_PREFIX)/nginx.conf -p $(FRONTEND_PREFIX)
 
 frontend-run: ## serve the page in the foreground on $(FRONTEND_HOST):$(FRONTEND_PORT)
-	$(frontend_env) scripts/frontend-run.sh
+	$(frontend_env) NGINX=$(FRONTEND_NGINX) scripts/frontend-run.sh
 
 frontend-start: ## serve the page in the background (log and pid under $(FRONTEND_PREFIX))
 	@mkdir -p $(FRONTEND_PREFIX)
-	@$(frontend_env) nohup scripts/frontend-run.sh >$(FRONTEND_PREFIX)/nginx.log 2>&1 &
+	@$(frontend_env) NGINX=$(FRONTEND_NGINX) nohup scripts/frontend-run.sh >$(FRONTEND_PREFIX)/nginx.log 2>&1 &
 	@for i in 1 2 3 4 5 6 7 8 9 10; do [ -s $(FRONTEND_PREFIX)/nginx.pid ] && break; sleep 0.3; done
 	@head -n 1 $(FRONTEND_PREFIX)/nginx.log
 

@@ -4,7 +4,11 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-export FRONTEND_PREFIX="${FRONTEND_PREFIX:-$here/.run/frontend}"
+FRONTEND_PREFIX="${FRONTEND_PREFIX:-$here/.run/frontend}"
+mkdir -p "$FRONTEND_PREFIX"
+# nginx reads a relative -c against the -p prefix: hand it absolute paths.
+FRONTEND_PREFIX="$(cd "$FRONTEND_PREFIX" && pwd)"
+export FRONTEND_PREFIX
 listen="${FRONTEND_LISTEN:-127.0.0.1:8080}"
 
 nginx_bin="${NGINX:-$(command -v nginx || true)}"
