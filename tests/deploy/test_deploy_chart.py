@@ -221,7 +221,7 @@ def test_redis_statefulset(render: Render) -> None:
     claim = sts["spec"]["volumeClaimTemplates"][0]
     assert claim["spec"]["storageClassName"] == "gp3" and claim["spec"]["resources"]["requests"]["storage"] == "10Gi"
     c = sts["spec"]["template"]["spec"]["containers"][0]
-    assert "--requirepass" in c["command"][-1] and "s3cret-pw" not in json.dumps(c)
+    assert "requirepass" in c["command"][-1] and "s3cret-pw" not in json.dumps(c)
     assert find(objs, "Secret", "-redis-auth")["stringData"]["redis-password"] == "s3cret-pw"
     k3s = find(render("values-k3s.yaml"), "StatefulSet", "-redis")
     assert k3s["spec"]["volumeClaimTemplates"][0]["spec"]["storageClassName"] == "local-path"
@@ -349,3 +349,50 @@ def test_values_files_parse_and_schema_is_strict(tools: dict[str, str]) -> None:
     assert schema["additionalProperties"] is False
     for f in ("values.yaml", "values-eks.yaml", "values-k3s.yaml"):
         assert isinstance(yaml.safe_load((CHART / f).read_text()), dict)
+
+
+def test_redis_command_runs_and_requires_the_password(render: Render, tmp_path: Path) -> None:
+    """The rendered Redis start command, run with this machine's redis-server (paths moved into tmp_path)."""
+    import shutil
+    import subprocess
+    import time
+
+    import redis
+
+    server = shutil.which("redis-server")
+    assert server, "redis-server missing (Debian package redis-server)"
+    sts = find(render(), "StatefulSet", "-redis")
+    c = sts["spec"]["template"]["spec"]["containers"][0]
+    assert c["command"][:2] == ["sh", "-c"]
+    port = _free_port()
+    (tmp_path / "data").mkdir()
+    script = c["command"][2].replace("/tmp/", f"{tmp_path}/").replace("/data", f"{tmp_path}/data")
+    script += f" --port {port} --bind 127.0.0.1"
+    password = "pw-with.dots_and~tilde"
+    proc = subprocess.Popen(
+        ["sh", "-c", script], env={"PATH": f"{Path(server).parent}:/usr/bin:/bin", "REDIS_PASSWORD": password}
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                assert redis.Redis(port=port, password=password, socket_timeout=1).ping()
+                break
+            except redis.ConnectionError:
+                assert proc.poll() is None and time.monotonic() < deadline, "redis did not start"
+                time.sleep(0.1)
+        with pytest.raises(redis.AuthenticationError):
+            redis.Redis(port=port, socket_timeout=1).ping()
+        assert oct((tmp_path / "redis.conf").stat().st_mode & 0o777) == "0o600"
+        assert redis.Redis(port=port, password=password).config_get("appendonly")["appendonly"] == "yes"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
