@@ -19,7 +19,7 @@ NAMESPACE      ?= agnews
 VALUES         ?= $(CHART)/values-eks.yaml
 HELM_EXTRA_ARGS ?=
 
-.PHONY: deploy-lint deploy-tools deploy-check deploy-test helm-lint helm-template k8s-render dashboards images images-push \
+.PHONY: deploy-lint deploy-tools deploy-check deploy-test helm-lint helm-template k8s-render render-manifests dashboards images images-push \
         helm-deploy deploy-apiserver deploy-install
 
 $(HELM) $(KUBECTL):
@@ -38,7 +38,7 @@ helm-lint: $(HELM) ## helm lint --strict with the default, EKS and k3s values
 helm-template: $(HELM) ## print the chart rendered with VALUES
 	@$(HELM_ENV) $(HELM) template $(RELEASE) $(CHART) -n $(NAMESPACE) -f $(VALUES) --api-versions monitoring.coreos.com/v1
 
-k8s-render: $(HELM) ## regenerate k8s/rendered/*.yaml from the chart (checked by tests/deploy)
+render-manifests k8s-render: $(HELM) ## regenerate k8s/rendered/*.yaml from the chart (checked by tests/deploy)
 	$(DEPLOY_PY) $(DEPLOY_ROOT)/scripts/deploy-render.py
 
 dashboards: ## regenerate the Grafana dashboards JSON from scripts/deploy-dashboards.py
