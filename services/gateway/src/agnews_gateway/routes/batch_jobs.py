@@ -14,6 +14,19 @@ from agnews_gateway.deps import ClientKeyDep, JobStoreDep, QueueDep, ResourcesDe
 
 router = APIRouter(prefix="/v1", tags=["jobs"])
 
+JOB_EXAMPLE = {
+    "id": "4f1ebf9fd96e4354a3700fd3f6775b65",
+    "type": "batch",
+    "state": "queued",
+    "progress": {"fraction": 0.0, "message": "queued"},
+    "created_at": "2026-11-26T01:05:30.989020Z",
+    "started_at": None,
+    "finished_at": None,
+    "params": {"filename": "news.csv", "format": "csv", "n_articles": 300, "size_bytes": 13389},
+    "result": None,
+    "error": None,
+}
+
 IdempotencyKey = Annotated[
     str | None,
     Header(alias="Idempotency-Key", max_length=200, description="same key, same job: retries never create a second"),
@@ -24,7 +37,11 @@ IdempotencyKey = Annotated[
     "/batch-jobs",
     status_code=202,
     response_model=Job,
-    responses={413: {"description": "file too large or too many articles"}, 422: {"description": "bad file"}},
+    responses={
+        202: {"content": {"application/json": {"example": JOB_EXAMPLE}}},
+        413: {"description": "file too large or too many articles"},
+        422: {"description": "bad file (the detail says what is wrong)"},
+    },
 )
 def create_batch_job(
     file: Annotated[UploadFile, File(description="CSV (title,description or text columns), JSONL, or TXT")],
