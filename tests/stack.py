@@ -19,6 +19,11 @@ Attributes of a running Stack:
     registry_uri    the local-folder model registry (str path); `registry` is a ModelRegistry on it
     workdir         root of everything the stack writes (registry/, artifacts, logs/, trainer/)
     data_dir        a small AG News folder (train.csv, test.csv) the training worker uses by default
+Test-friendly defaults (override per component with gateway_env / batch_env / training_env / inference_env):
+    batch worker GATEWAY_VISIBILITY_TIMEOUT_S=5, GATEWAY_JOB_LEASE_S=3 (a killed worker's job returns in
+    seconds), GATEWAY_BATCH_CHUNK_SIZE=50, GATEWAY_BATCH_CHUNK_PAUSE_S=0.1 (jobs last long enough to watch);
+    a benchmark wants batch_env={"GATEWAY_BATCH_CHUNK_PAUSE_S": "0", "GATEWAY_BATCH_CHUNK_SIZE": "256",
+    "GATEWAY_VISIBILITY_TIMEOUT_S": "3600"}. Rate limit 100000/min.
 Methods: publish_champion(kind), train_champion(preset, *flags), wait_for_champion(version), stop_redis()/start_redis(),
     kill(name)/start_worker(name) for "batch" and "training", logs(name), stop().
 """
