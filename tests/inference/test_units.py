@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import threading
 import time
@@ -125,3 +126,15 @@ def test_queue_bound_raises_overloaded_with_retry_after() -> None:
         asyncio.run(go())
     finally:
         batcher.stop()
+
+
+def test_chunks_follow_length_groups_and_respect_the_size_limit() -> None:
+    from agnews_inference.transformers_backend import plan_chunks
+
+    assert plan_chunks([20] * 10 + [60] * 10 + [120] * 5, 32) == [(0, 10), (10, 20), (20, 25)]
+    assert plan_chunks(list(range(30, 62)), 32) == [(0, 32)]  # similar lengths: one pass
+    chunks = plan_chunks([50] * 100, 32)
+    assert all(b - a <= 32 for a, b in chunks)
+    assert chunks[0][0] == 0 and chunks[-1][1] == 100
+    assert all(a2 == b1 for (_, b1), (a2, _) in itertools.pairwise(chunks))
+    assert plan_chunks([], 32) == []

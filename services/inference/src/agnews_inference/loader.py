@@ -60,8 +60,11 @@ def load_model(registry: ModelRegistry, version: str, settings: InferenceSetting
 
 
 def _trained_max_length(manifest: ModelManifest) -> int:
-    for key in ("max_length", "max_seq_length"):
-        value = manifest.config.get(key)
-        if isinstance(value, int) and value > 0:
-            return value
+    """The token length the model was trained with (the trainer writes config.training.max_length)."""
+    for section in (manifest.config, manifest.config.get("training"), manifest.config.get("train_stats")):
+        if isinstance(section, dict):
+            for key in ("max_length", "max_seq_length"):
+                value = section.get(key)
+                if isinstance(value, int) and value > 0:
+                    return value
     return DEFAULT_MAX_LENGTH
