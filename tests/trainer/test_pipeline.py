@@ -104,6 +104,13 @@ def test_equal_model_is_kept_and_other_test_data_is_refused(
     assert [m.version for m in registry.list_versions()] == [first.version, again.version, refused.version]
 
 
+def test_rerun_in_the_same_run_folder_returns_the_first_result(agnews_folder: Path, tmp_path: Path) -> None:
+    cfg = _cfg(agnews_folder, tmp_path, run_dir=tmp_path / "job-1")
+    first = run_pipeline(cfg)
+    assert run_pipeline(cfg) == first  # a redelivered Celery task publishes nothing new
+    assert len(ModelRegistry(LocalStore(cfg.registry_uri)).list_versions()) == 1
+
+
 def test_no_promote_publishes_only(agnews_folder: Path, tmp_path: Path) -> None:
     result = run_pipeline(_cfg(agnews_folder, tmp_path, promote=False))
     assert not result.promoted and result.champion is None

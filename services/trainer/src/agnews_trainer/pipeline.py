@@ -122,6 +122,10 @@ def run_pipeline(cfg: RunConfig, progress: ProgressFn | None = None, cancel: Can
     registry = open_registry(cfg)
     registry.store.list("aliases")  # an unreachable S3 registry fails now, not after training
     run_dir = cfg.run_dir or new_run_dir(cfg.work_dir)
+    if (run_dir / "run.json").is_file():
+        # A redelivered job (same run folder) must not publish a second version: its result stands.
+        log.info("run folder %s already holds a finished run; returning its result", run_dir)
+        return RunResult.model_validate_json((run_dir / "run.json").read_text())
     run_dir.mkdir(parents=True, exist_ok=True)
     write_json(run_dir / "run_config.json", cfg.model_dump(mode="json"))
     log.info("run folder %s", run_dir)
