@@ -101,6 +101,8 @@ def run_transformer(args: argparse.Namespace, splits: Any, work: Path, marks: li
         early_stopping_patience=args.patience,
         seed=args.seed,
         resume=False,
+        num_threads=args.threads,
+        mixed_precision=args.mixed_precision,
     )
     t0 = time.perf_counter()
     result = train_transformer(
@@ -139,13 +141,17 @@ def main() -> None:
     parser.add_argument("--budgets", default="15,30,60,120", help="training-time marks (minutes) to evaluate at")
     parser.add_argument("--max-minutes", type=float, default=None, help="training budget (default: largest mark)")
     parser.add_argument("--preset", default="minilm")
-    parser.add_argument("--epochs", type=float, default=3.0, help="upper bound; the time budget usually ends first")
+    parser.add_argument("--epochs", type=float, default=10.0, help="upper bound; the time budget ends the run first")
     parser.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the preset's)")
     parser.add_argument("--batch-size", type=int, default=None, help="default: the preset's")
     parser.add_argument("--max-length", type=int, default=128)
     parser.add_argument("--max-train-samples", type=int, default=None)
     parser.add_argument("--evals-per-epoch", type=int, default=2)
     parser.add_argument("--patience", type=int, default=3, help="early stopping, in validation passes (0: off)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: physical cores)")
+    parser.add_argument(
+        "--mixed-precision", default="auto", choices=["auto", "no", "bf16", "fp16"], help="bf16 autocast also on CPU"
+    )
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--skip-tfidf", action="store_true")
     args = parser.parse_args()

@@ -40,9 +40,10 @@ def tiny_config(tiny_bert: Path) -> Callable[..., TrainingConfig]:
         values: dict[str, object] = {
             "preset": "bert",
             "model_name_or_path": str(tiny_bert),
-            "epochs": 4,
+            "epochs": 8,
             "learning_rate": 3e-3,
             "batch_size": 16,
+            "eval_batch_size": 16,  # several validation batches per pass
             "max_length": 32,
             "evals_per_epoch": 2,
             "early_stopping_patience": 0,

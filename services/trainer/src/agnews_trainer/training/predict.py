@@ -43,12 +43,12 @@ def predict_logits(
     rows_out: list[np.ndarray] = []
     logits_out: list[np.ndarray] = []
     try:
-        for rows in eval_batches(lengths, batch_size, rank, world_size):
-            batch = {k: v.to(device, non_blocking=True) for k, v in collator(encoded, rows).items()}
-            with autocast or nullcontext():
-                logits = model(**batch).logits
-            logits_out.append(logits.float().cpu().numpy())
-            rows_out.append(rows)
+        # One context for all batches: accelerate's autocast() is a single-use generator context manager.
+        with autocast or nullcontext():
+            for rows in eval_batches(lengths, batch_size, rank, world_size):
+                batch = {k: v.to(device, non_blocking=True) for k, v in collator(encoded, rows).items()}
+                logits_out.append(model(**batch).logits.float().cpu().numpy())
+                rows_out.append(rows)
     finally:
         model.train(was_training)
     if not rows_out:

@@ -71,7 +71,7 @@ def release_accelerator() -> None:
         from accelerate.state import AcceleratorState, GradientState
 
         if not torch.distributed.is_initialized():
-            AcceleratorState._reset_state(reset_partial_state=True)
+            AcceleratorState._reset_state(reset_partial_state=False)
             GradientState._reset_state()
     except Exception:  # pragma: no cover - best effort, only matters for several runs in one process
         log.debug("could not reset accelerate state", exc_info=True)
