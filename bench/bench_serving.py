@@ -117,12 +117,25 @@ def wrk(url: str, concurrency: int, seconds: float, bodies: Path) -> dict[str, A
     }
 
 
-def load_levels(url: str, levels: list[int], seconds: float, warmup: float, bodies: Path) -> list[dict[str, Any]]:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (all its threads) so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def load_levels(
+    url: str, levels: list[int], seconds: float, warmup: float, bodies: Path, pid: int
+) -> list[dict[str, Any]]:
+    """wrk at each concurrency, plus the server's CPU ms per text: a figure that noisy neighbours hardly move."""
     wrk(url, max(levels), warmup, bodies)
     results = []
     for c in levels:
-        results.append(wrk(url, c, seconds, bodies))
-        log.info("%s c=%d: %s", url, c, results[-1])
+        cpu = cpu_seconds(pid)
+        result = wrk(url, c, seconds, bodies)
+        served = result["requests"] - result["errors"]
+        result["server_cpu_ms_per_text"] = round((cpu_seconds(pid) - cpu) * 1000 / max(served, 1), 2)
+        results.append(result)
+        log.info("%s c=%d: %s", url, c, result)
     return results
 
 
@@ -201,7 +214,7 @@ def start_baseline(model_dir: Path, workdir: Path) -> tuple[subprocess.Popen[byt
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    cols = ["server", "concurrency", "texts_per_s", "p50_ms", "p99_ms", "errors"]
+    cols = ["server", "concurrency", "texts_per_s", "p50_ms", "p99_ms", "errors", "server_cpu_ms_per_text"]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     lines += ["| " + " | ".join(str(r.get(c)) for c in cols) + " |" for r in rows]
     return "\n".join(lines)
@@ -253,7 +266,8 @@ def main() -> None:
         stack.start_inference(timeout=600)
         backend = httpx.get(f"{stack.inference_url}/v1/model").json()["backend"]
         figures["backend"] = backend
-        ours = load_levels(stack.inference_url, levels, args.duration, args.warmup, bodies)
+        pid = stack.procs["inference"].popen.pid
+        ours = load_levels(stack.inference_url, levels, args.duration, args.warmup, bodies, pid)
         rows += [{"server": f"agnews-inference ({backend})"} | r for r in ours]
         figures |= {"gateway_overhead_ms_p50": None, "batch_job_fraction": None}
         if args.no_gateway:
@@ -280,7 +294,7 @@ def main() -> None:
 
     proc, base_url = start_baseline(model_dir, workdir)
     try:
-        baseline = load_levels(base_url, levels, args.duration, args.warmup, bodies)
+        baseline = load_levels(base_url, levels, args.duration, args.warmup, bodies, proc.pid)
         rows += [{"server": "naive transformers.pipeline"} | r for r in baseline]
     finally:
         proc.terminate()
@@ -295,6 +309,9 @@ def main() -> None:
         f"p99_ms_c{top}": by_c[top]["p99_ms"],
         "p50_ms_c1": by_c[1]["p50_ms"] if 1 in by_c else None,
         "errors_ours": sum(r["errors"] for r in ours),
+        f"cpu_per_text_ratio_c{top}": round(
+            base_c[top]["server_cpu_ms_per_text"] / max(by_c[top]["server_cpu_ms_per_text"], 1e-9), 2
+        ),
         "gateway_note": gateway_note,
         "cpus": os.cpu_count(),
     }
@@ -309,6 +326,10 @@ def main() -> None:
         f"gateway added latency p50: {figures['gateway_overhead_ms_p50']} ms (goal < 3); "
         f"batch job fraction: {figures['batch_job_fraction']} (goal >= 0.8)"
         + (f"; {gateway_note}" if gateway_note else "")
+    )
+    print(
+        f"CPU per text at c{top}: baseline / ours = {figures[f'cpu_per_text_ratio_c{top}']}x (what the throughput "
+        "ratio tends to on a quiet machine, where both servers get every core)"
     )
     print(json.dumps(figures))
 

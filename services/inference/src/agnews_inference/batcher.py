@@ -3,7 +3,8 @@
 Requests enqueue their texts and await a future. The inference thread takes the oldest request, then every
 request already waiting (up to max_batch_size texts), waits at most max_wait_ms for more if the batch is
 still short, and runs the model once. While it computes, new requests pile up and form the next batch, so
-under load batches fill by themselves and at low load a request waits only max_wait_ms.
+under load batches fill by themselves. The wait applies only when the previous batch had company, so a lone
+client (concurrency 1) never pays it.
 
 One thread runs the model on purpose: on a small CPU, two concurrent forward passes only fight over the same
 cores; one pass with all cores and a bigger batch is faster. Whole requests go into a batch, and the model is
@@ -68,6 +69,7 @@ class MicroBatcher:
         self._stopping = False
         self._thread: threading.Thread | None = None
         self._texts_per_s = 100.0  # running estimate, only used for Retry-After
+        self._last_batch_requests = 0
 
     # -- event loop side ----------------------------------------------------------------------------------
     def start(self) -> None:
@@ -115,7 +117,9 @@ class MicroBatcher:
                 return None
             batch = [self._queue.popleft()]
             size = len(batch[0].texts)
-            deadline = time.perf_counter() + self.max_wait_s
+            # Wait for company only when there was company last time: a lone client (c=1) never pays max_wait.
+            wait_s = self.max_wait_s if self._last_batch_requests > 1 or self._queue else 0.0
+            deadline = time.perf_counter() + wait_s
             while size < self.max_batch_size:
                 if self._queue:
                     if size + len(self._queue[0].texts) > self.max_batch_size:
@@ -129,6 +133,7 @@ class MicroBatcher:
                     break
                 self._cond.wait(remaining)
             self._queued_texts -= size
+            self._last_batch_requests = len(batch)
             self._metrics.queue_depth.set(self._queued_texts)
             return batch
 
