@@ -113,11 +113,13 @@ def _cached_snapshot(hub_id: str) -> Path | None:
     return None
 
 
-@lru_cache(maxsize=64)
 def hub_has_model(hub_id: str, timeout_s: float = 3.0) -> bool:
     """True when the Hub answers, quickly, that this model exists. Never blocks longer than timeout_s."""
-    if hub_offline():
-        return False
+    return not hub_offline() and _hub_answers(hub_id, timeout_s)
+
+
+@lru_cache(maxsize=64)
+def _hub_answers(hub_id: str, timeout_s: float) -> bool:
     try:
         from huggingface_hub import HfApi
 
