@@ -63,6 +63,7 @@ def train_head(model_dir: Path, rows: int, dest: Path) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--registry", default=str(REPO / "registry"))
+    parser.add_argument("--model-dir", type=Path, default=None, help="a save_pretrained classifier folder to use")
     parser.add_argument("--limit", type=int, default=3800, help="test.csv rows to score")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--max-length", type=int, default=128)
@@ -77,7 +78,10 @@ def main() -> None:
     from bench_serving import SHARED_DATA
 
     workdir = Path(tempfile.mkdtemp(prefix="agnews-bench-backends-"))
-    model_dir, note = pick_model(args.registry, workdir)
+    if args.model_dir:
+        model_dir, note = args.model_dir, f"{args.model_dir} (given)"
+    else:
+        model_dir, note = pick_model(args.registry, workdir)
     if note.startswith("all-MiniLM") and args.train_head:
         model_dir = train_head(model_dir, args.train_head, workdir / "minilm-head-trained")
         note = f"all-MiniLM-L6-v2, frozen encoder, head fitted on {args.train_head} train rows (no fine-tuned champion)"

@@ -88,7 +88,7 @@ def test_full_queue_is_429_with_retry_after(make_registry_with_champion, make_se
     app = create_app(make_settings(registry.uri, max_queue=2, max_batch_size=1, max_wait_ms=0))
     with serve(app) as base:
         server = app.state.model_server
-        server.current = dataclasses.replace(server.current, predictor=_Slow(server.current.predictor, 0.3))
+        server.current = dataclasses.replace(server.current, predictor=_Slow(server.current.predictor, 0.5))
 
         async def burst() -> list[httpx.Response]:
             async with httpx.AsyncClient(base_url=base, timeout=30) as client:
