@@ -1,7 +1,22 @@
 #!/usr/bin/env bash
-# `make test`: every pytest suite, then the static deploy checks when they exist.
+# `make test`: static checks first (lint, types, the deploy checks of `make deploy-check`), then every pytest
+# suite in one run: unit, pipeline, stack (real Redis, Celery workers, uvicorn), browser, kube-apiserver.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BIN="${VENV:-.venv}/bin"
+export VENV="${VENV:-.venv}"
+BIN="$VENV/bin"
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
-"$BIN/pytest" tests "$@"
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "frontend/browser tools (nginx, chromium, playwright) where missing"
+PYTHON="$BIN/python" bash scripts/frontend-deps.sh
+
+step "lint and type checks"
+make --no-print-directory lint typecheck
+
+step "deploy static checks (make deploy-check: tools, chart lint, manifests, dashboards, CircleCI, Dockerfiles)"
+make --no-print-directory deploy-check
+
+step "pytest: every other suite (the static deploy tests ran just above)"
+"$BIN/pytest" tests -m "not deploy_static" "$@"

@@ -85,3 +85,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if here in Path(str(item.fspath)).resolve().parents:
             item.add_marker(pytest.mark.deploy)
+            # `make deploy-check` runs these; `make test` runs deploy-check, then every other test.
+            if not any(item.get_closest_marker(m) for m in ("apiserver", "live")):
+                item.add_marker(pytest.mark.deploy_static)
