@@ -260,7 +260,8 @@ def load_source(
 def per_class_counts(frame: pd.DataFrame) -> dict[str, int]:
     """Rows per class name; labels outside 1-4 are counted under 'invalid'."""
     counts = dict.fromkeys(LABEL_NAMES, 0)
-    for label, n in frame["label"].astype(str).str.strip().value_counts().items():
+    for raw, n in frame["label"].astype(str).str.strip().value_counts().items():
+        label = str(raw)
         if label.isdigit() and 1 <= int(label) <= len(LABEL_NAMES):
             counts[LABEL_NAMES[int(label) - 1]] += int(n)
         else:

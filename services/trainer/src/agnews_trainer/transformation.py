@@ -72,7 +72,7 @@ def transform_frames(
         for name in SPLIT_NAMES:
             frame: pd.DataFrame = getattr(splits, name)
             frame.to_parquet(out_dir / f"{name}.parquet", index=False)
-            words = frame["text"].str.split().str.len()
+            words = frame["text"].map(lambda text: len(str(text).split()))
             rec.summary[name] = {
                 "rows": len(frame),
                 "per_label": {str(k): int(v) for k, v in frame["label"].value_counts().sort_index().items()},

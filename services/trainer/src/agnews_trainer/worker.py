@@ -57,6 +57,7 @@ celery_app = create_celery_app()
 @worker_process_init.connect
 def _serve_metrics(**_: Any) -> None:
     from agnews_core.jobs import default_job_metrics
+
     from agnews_trainer.tasks import last_training_metrics
 
     default_job_metrics()  # registered now, so /metrics lists every family before the first run
