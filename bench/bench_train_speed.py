@@ -60,6 +60,7 @@ def run_ours(args: argparse.Namespace, splits: Any, work: Path) -> dict[str, Any
         checkpoint_every_min=1e9,
         num_threads=args.threads,
         seed=args.seed,
+        mixed_precision=args.mixed_precision,
     )
     result = train_transformer(
         cfg, splits, work / "ours" / "model", resolve_model("minilm"), hooks=BenchHooks(on_step=timer)
@@ -124,6 +125,8 @@ def run_trainer(args: argparse.Namespace, splits: Any, work: Path) -> dict[str, 
         report_to=[],
         seed=args.seed,
         use_cpu=not torch.cuda.is_available(),
+        bf16=args.mixed_precision == "bf16",
+        fp16=args.mixed_precision == "fp16",
         dataloader_num_workers=0,
     )
     trainer = Trainer(
@@ -176,6 +179,9 @@ def main() -> None:
     parser.add_argument("--max-length", type=int, default=128)
     parser.add_argument("--rows", type=int, default=8000, help="training rows both loops draw batches from")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: physical cores)")
+    parser.add_argument(
+        "--mixed-precision", default="no", choices=["no", "bf16", "fp16"], help="the same autocast for both loops"
+    )
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -191,7 +197,10 @@ def main() -> None:
     padding = padding_ratios(splits, args)
     rows = [ours, theirs]
     print()
-    print(f"minilm, batch {args.batch_size}, max_length {args.max_length}, {len(splits.train)} rows of train.csv")
+    print(
+        f"minilm, batch {args.batch_size}, max_length {args.max_length}, precision {args.mixed_precision}, "
+        f"{len(splits.train)} rows of train.csv"
+    )
     print(common.table(rows, ["loop", "examples_per_s", "steps", "seconds", "threads"]))
     print(
         f"tokens computed per real token: ours {padding['padded_per_real_token_ours']}, "
@@ -210,6 +219,7 @@ def main() -> None:
                 "speedup": round(speedup, 3),
                 "steps": args.steps,
                 "threads": ours["threads"],
+                "mixed_precision": args.mixed_precision,
                 **padding,
             }
         )
