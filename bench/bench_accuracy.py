@@ -128,6 +128,7 @@ def run_transformer(args: argparse.Namespace, splits: Any, work: Path, marks: li
             "best_val_accuracy": st["best_val_accuracy"],
             "examples_per_s": st["examples_per_s"],
             "threads": st["num_threads"],
+            "precision": st["mixed_precision"],
             "lr": st["learning_rate"],
             "batch_size": st["batch_size"],
         }
@@ -150,7 +151,10 @@ def main() -> None:
     parser.add_argument("--patience", type=int, default=3, help="early stopping, in validation passes (0: off)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: physical cores)")
     parser.add_argument(
-        "--mixed-precision", default="auto", choices=["auto", "no", "bf16", "fp16"], help="bf16 autocast also on CPU"
+        "--mixed-precision",
+        default="auto",
+        choices=["auto", "no", "bf16", "fp16"],
+        help="auto: bf16 on GPUs and on CPUs with native bf16 (AVX512_BF16/AMX), else fp32",
     )
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--skip-tfidf", action="store_true")
@@ -167,7 +171,8 @@ def main() -> None:
     print()
     print(
         f"train {len(splits.train)} rows, validation {len(splits.validation)}, test {len(splits.test)}; "
-        f"{final['threads']} threads; {args.preset} lr {final['lr']:.1e} batch {final['batch_size']}"
+        f"{final['threads']} threads, precision {final['precision']}; "
+        f"{args.preset} lr {final['lr']:.1e} batch {final['batch_size']}"
     )
     rows = ([tfidf] if tfidf else []) + curve
     print(common.table(rows, ["model", "budget_min", "train_min", "steps", "epochs", "accuracy", "macro_f1"]))
