@@ -88,10 +88,11 @@ def _model(predictor) -> LoadedModel:
     return LoadedModel("v1", "tfidf", "test", predictor, NAMES, (1, 2, 3, 4))
 
 
-def test_concurrent_requests_share_batches_and_keep_their_own_rows() -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+def test_concurrent_requests_share_batches_and_keep_their_own_rows(workers: int) -> None:
     predictor = _Counting(0.05)
     batcher = MicroBatcher(
-        lambda: _model(predictor), InferenceMetrics(), max_batch_size=8, max_wait_ms=5, max_queue=100
+        lambda: _model(predictor), InferenceMetrics(), max_batch_size=8, max_wait_ms=5, max_queue=100, workers=workers
     )
     batcher.start()
 

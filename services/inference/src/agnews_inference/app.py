@@ -35,6 +35,7 @@ def create_app(settings: InferenceSettings | None = None) -> FastAPI:
             max_batch_size=settings.max_batch_size,
             max_wait_ms=settings.max_wait_ms,
             max_queue=settings.max_queue,
+            workers=settings.workers,
         )
         app.state.model_server, app.state.batcher = server, batcher
         batcher.start()

@@ -6,8 +6,9 @@ still short, and runs the model once. While it computes, new requests pile up an
 under load batches fill by themselves. The wait applies only when the previous batch had company, so a lone
 client (concurrency 1) never pays it.
 
-One thread runs the model on purpose: on a small CPU, two concurrent forward passes only fight over the same
-cores; one pass with all cores and a bigger batch is faster. Whole requests go into a batch, and the model is
+One thread runs the model by default: on a small CPU, concurrent forward passes that each use every core only
+fight over them. INFERENCE_WORKERS=N runs N batch threads instead (pair it with INTRA_OP_THREADS = cores / N),
+which trades per-pass parallelism for passes side by side. Whole requests go into a batch, and the model is
 read once per batch, so every text of a request is answered by the same model version even during a swap.
 """
 
@@ -57,6 +58,7 @@ class MicroBatcher:
         max_batch_size: int,
         max_wait_ms: float,
         max_queue: int,
+        workers: int = 1,
     ) -> None:
         self._current_model = current_model
         self._metrics = metrics
@@ -67,21 +69,24 @@ class MicroBatcher:
         self._queued_texts = 0
         self._cond = threading.Condition()
         self._stopping = False
-        self._thread: threading.Thread | None = None
+        self.workers = workers
+        self._threads: list[threading.Thread] = []
         self._texts_per_s = 100.0  # running estimate, only used for Retry-After
         self._last_batch_requests = 0
 
     # -- event loop side ----------------------------------------------------------------------------------
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="inference", daemon=True)
-        self._thread.start()
+        for i in range(self.workers):
+            thread = threading.Thread(target=self._run, name=f"inference-{i}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
 
     def stop(self, timeout: float = 10.0) -> None:
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        for thread in self._threads:
+            thread.join(timeout)
 
     @property
     def depth(self) -> int:

@@ -47,6 +47,7 @@ class InferenceSettings(RegistrySettings):
     backend: Backend = Field("auto", description="transformers runtime: auto = onnx-int8, falling back to onnx, torch")
     max_length: int | None = Field(None, ge=8, le=4096, description="tokens per text; default: the model's training")
     intra_op_threads: int = Field(default_factory=cpu_count, ge=1, description="threads of one forward pass")
+    workers: int = Field(1, ge=1, le=64, description="inference threads taking batches (see batcher.py)")
 
     @field_validator("admin_keys", mode="before")
     @classmethod
