@@ -10,7 +10,7 @@ Measured, in this order:
 1. our service (`agnews-inference`, default settings) at concurrency 1, 8, 32: texts/s, p50, p99, errors;
 2. the gateway's added latency (c1 p50 through the gateway minus c1 p50 direct, interleaved) and a 10,000
    article batch job through gateway + Celery + inference, as a fraction of raw inference throughput (the same
-   articles sent straight to inference in the batch worker's chunks over 2 connections);
+   articles sent straight to inference by wrk in the batch worker's chunks of 64, over 2 connections);
 3. the naive baseline (bench/naive_baseline.py) at the same concurrencies, with the rest of the stack stopped.
 
 Model: the registry's champion when it is a transformers model (fine-tuned), otherwise all-MiniLM-L6-v2 with
@@ -152,28 +152,15 @@ def gateway_overhead(stack: Any, seconds: float, bodies: Path) -> dict[str, floa
     }
 
 
-def raw_chunked_throughput(url: str, items: list[dict[str, str]], chunk: int, connections: int = 2) -> float:
-    """Texts/s sending `items` straight to inference in chunks, over a few connections (the peak a job can reach)."""
-    import asyncio
-
-    chunks = [items[i : i + chunk] for i in range(0, len(items), chunk)]
-
-    async def run() -> float:
-        queue: asyncio.Queue[list[dict[str, str]]] = asyncio.Queue()
-        for c in chunks:
-            queue.put_nowait(c)
-        async with httpx.AsyncClient(base_url=url, timeout=60) as client:
-
-            async def worker() -> None:
-                while not queue.empty():
-                    body = queue.get_nowait()
-                    (await client.post("/v1/classify", json={"articles": body})).raise_for_status()
-
-            started = time.perf_counter()
-            await asyncio.gather(*(worker() for _ in range(connections)))
-            return len(items) / (time.perf_counter() - started)
-
-    return asyncio.run(run())
+def raw_chunked_throughput(url: str, items: list[dict[str, str]], chunk: int, seconds: float, workdir: Path) -> float:
+    """Texts/s of inference fed directly with the batch worker's chunks over 2 connections (wrk): the peak a job
+    can reach."""
+    bodies = workdir / f"bodies-{chunk}.jsonl"
+    bodies.write_text(
+        "".join(json.dumps({"articles": items[i : i + chunk]}) + "\n" for i in range(0, len(items), chunk))
+    )
+    result = wrk(url, 2, seconds, bodies)
+    return result["texts_per_s"] * chunk
 
 
 def batch_job_throughput(stack: Any, items: list[dict[str, str]], timeout: float = 900) -> float:
@@ -279,7 +266,7 @@ def main() -> None:
                 stack.start_gateway()
                 figures |= gateway_overhead(stack, args.duration, bodies)
                 items = articles("train", args.batch_articles)
-                raw = raw_chunked_throughput(stack.inference_url, items, chunk=64)
+                raw = raw_chunked_throughput(stack.inference_url, items, 64, args.duration, workdir)
                 job = batch_job_throughput(stack, items)
                 figures |= {
                     "raw_inference_texts_per_s": round(raw, 1),
