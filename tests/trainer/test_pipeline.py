@@ -169,3 +169,18 @@ def test_stages_run_one_at_a_time(agnews_folder: Path, tmp_path: Path, make_fold
     texts = " ".join(splits.train["text"]).lower()
     assert "#39;" not in texts and "quot;" not in texts and "\\" not in texts and "  " not in texts
     assert read_stage_manifest(tmp_path / "transformation").summary["test_data_hash"] == splits.test_data_hash
+
+
+def test_secondary_rank_trains_but_never_publishes(
+    agnews_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Under torchrun / accelerate launch every process runs the pipeline; only rank 0 may publish.
+    from agnews_trainer.pipeline import SecondaryProcessDone
+
+    monkeypatch.setenv("RANK", "1")
+    cfg = _cfg(agnews_folder, tmp_path, run_dir=tmp_path / "shared-run")
+    with pytest.raises(SecondaryProcessDone, match="rank 1"):
+        run_pipeline(cfg)
+    assert ModelRegistry(LocalStore(tmp_path / "registry")).list_versions() == []
+    assert (tmp_path / "shared-run" / "rank1" / "training").is_dir()
+    assert not (tmp_path / "shared-run" / "rank1" / "run.json").exists()

@@ -219,6 +219,8 @@ def _configure_logging(args: argparse.Namespace) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from agnews_trainer.pipeline import SecondaryProcessDone
+
     args = build_parser().parse_args(argv)
     _configure_logging(args)
     handlers = {"run": cmd_run, "evaluate": cmd_evaluate, "models": cmd_models}
@@ -231,6 +233,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("agnews-train: interrupted", file=sys.stderr)
         return 130
+    except SecondaryProcessDone as done:
+        logging.getLogger(__name__).info("%s", done)
+        return 0
     print(json.dumps(result, default=str))
     return 0
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import secrets
 import time
 from datetime import UTC, datetime
@@ -46,6 +47,15 @@ _SPANS: dict[str, tuple[float, float]] = {
 
 class PipelineCancelled(AgnewsError):
     """The run was cancelled (CancelFn returned True); nothing was published."""
+
+
+class SecondaryProcessDone(Exception):
+    """Raised on ranks > 0 of a multi-process launch once training ends: only rank 0 evaluates and publishes."""
+
+
+def process_rank() -> int:
+    """This process's rank under torchrun / `accelerate launch` (both set RANK); 0 when run alone."""
+    return int(os.environ.get("RANK", "0"))
 
 
 class RunResult(BaseModel):
@@ -121,7 +131,11 @@ def run_pipeline(cfg: RunConfig, progress: ProgressFn | None = None, cancel: Can
     resolved = resolve_for_config(train_cfg)  # an unknown preset fails now, not after ingesting the data
     registry = open_registry(cfg)
     registry.store.list("aliases")  # an unreachable S3 registry fails now, not after training
+    rank = process_rank()
     run_dir = cfg.run_dir or new_run_dir(cfg.work_dir)
+    if rank > 0:
+        # Every rank ingests and transforms the same data (deterministic, seeded) in a folder of its own.
+        run_dir = run_dir / f"rank{rank}"
     if (run_dir / "run.json").is_file():
         # A redelivered job (same run folder) must not publish a second version: its result stands.
         log.info("run folder %s already holds a finished run; returning its result", run_dir)
@@ -158,6 +172,9 @@ def run_pipeline(cfg: RunConfig, progress: ProgressFn | None = None, cancel: Can
         )
         rec.summary = {"kind": trained.kind, "base_model": trained.base_model, **trained.stats}
     rep.check_cancel()
+    if rank > 0:
+        # DDP kept every rank's weights identical; a second publish would only add a duplicate version.
+        raise SecondaryProcessDone(f"rank {rank} finished training; rank 0 evaluates and publishes")
 
     version = new_version_id(trained.kind)
     commit = git_commit()
