@@ -14,7 +14,7 @@ from __future__ import annotations
 import csv
 import json
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import pytest
@@ -40,8 +40,17 @@ def _label_config() -> dict[str, object]:
     return {"id2label": {str(k): v for k, v in labels.id2label().items()}, "label2id": labels.label2id()}
 
 
-def build_tiny_transformer(dest: Path, seed: int = 0) -> Path:
-    """A real (random-weight) BERT classifier small enough to load in well under a second."""
+def build_tiny_transformer(
+    dest: Path,
+    seed: int = 0,
+    corpus: Iterable[str] | None = None,
+    vocab_size: int = 800,
+    max_length: int = 128,
+) -> Path:
+    """A real (random-weight) BERT classifier small enough to load in well under a second.
+
+    Its WordPiece tokenizer is trained offline on `corpus` (default: AG News-like rows).
+    """
     import torch
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
     from transformers import BertConfig, BertForSequenceClassification, PreTrainedTokenizerFast
@@ -51,9 +60,8 @@ def build_tiny_transformer(dest: Path, seed: int = 0) -> Path:
     tok.normalizer = normalizers.BertNormalizer(lowercase=True)
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     tok.decoder = decoders.WordPiece()
-    tok.train_from_iterator(
-        (text for text, _ in agnews_rows(2000)), trainers.WordPieceTrainer(vocab_size=800, special_tokens=specials)
-    )
+    texts = corpus if corpus is not None else (text for text, _ in agnews_rows(2000))
+    tok.train_from_iterator(texts, trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=specials))
     cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
     tok.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]",
@@ -67,7 +75,7 @@ def build_tiny_transformer(dest: Path, seed: int = 0) -> Path:
         cls_token="[CLS]",
         sep_token="[SEP]",
         mask_token="[MASK]",
-        model_max_length=128,
+        model_max_length=max_length,
         model_input_names=["input_ids", "token_type_ids", "attention_mask"],
     )
     torch.manual_seed(seed)
@@ -77,7 +85,7 @@ def build_tiny_transformer(dest: Path, seed: int = 0) -> Path:
         num_hidden_layers=2,
         num_attention_heads=2,
         intermediate_size=64,
-        max_position_embeddings=128,
+        max_position_embeddings=max_length,
         num_labels=labels.NUM_LABELS,
         id2label=labels.id2label(),
         label2id=labels.label2id(),

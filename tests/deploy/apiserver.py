@@ -8,20 +8,14 @@ from __future__ import annotations
 
 import os
 import secrets
-import socket
 import subprocess
 import time
 from pathlib import Path
 
 import httpx
+from stack import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def build_apiserver() -> Path:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 from deploy_helpers import CHART, Render, find, helm_template_cmd, pod_spec, run
+from stack import free_port
 
 VALUES = {"default": (), "eks": ("values-eks.yaml",), "k3s": ("values-k3s.yaml",)}
 # EKS standard support today; kubernetes-validate ships schemas up to 1.37
@@ -364,7 +365,7 @@ def test_redis_command_runs_and_requires_the_password(render: Render, tmp_path: 
     sts = find(render(), "StatefulSet", "-redis")
     c = sts["spec"]["template"]["spec"]["containers"][0]
     assert c["command"][:2] == ["sh", "-c"]
-    port = _free_port()
+    port = free_port()
     (tmp_path / "data").mkdir()
     script = c["command"][2].replace("/tmp/", f"{tmp_path}/").replace("/data", f"{tmp_path}/data")
     script += f" --port {port} --bind 127.0.0.1"
@@ -388,11 +389,3 @@ def test_redis_command_runs_and_requires_the_password(render: Render, tmp_path: 
     finally:
         proc.terminate()
         proc.wait(timeout=10)
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])

@@ -8,7 +8,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -20,6 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 from deploy_helpers import ROOT, run
+from stack import free_port
 
 IMAGES = {
     "gateway": ROOT / "services/gateway/Dockerfile",
@@ -204,12 +204,6 @@ def test_dockerignore_sends_only_what_the_images_copy() -> None:
                     assert files and any(not ignored(f, rules) for f in files), f"{name}: {src} is dockerignored"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def stub_gateway() -> Iterator[tuple[int, list[str]]]:
     paths: list[str] = []
@@ -238,7 +232,7 @@ def test_frontend_entrypoint_serves_page_and_proxies_api(tmp_path: Path, stub_ga
     nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
     assert nginx, "nginx missing (Debian package nginx)"
     gw_port, seen = stub_gateway
-    port = _free_port()
+    port = free_port()
     env = dict(
         os.environ,
         PATH=f"{Path(nginx).parent}:{os.environ['PATH']}",

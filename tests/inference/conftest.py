@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -16,14 +15,9 @@ import uvicorn
 from agnews_inference.app import create_app
 from agnews_inference.settings import InferenceSettings
 from fastapi import FastAPI
+from stack import free_port
 
 ADMIN_KEY = "test-admin-key"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture

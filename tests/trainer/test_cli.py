@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 from agnews_trainer.cli import main
-from trainer_helpers import free_port, synthetic_rows, write_csv
+from stack import free_port
+from trainer_helpers import synthetic_rows, write_csv
 
 
 @pytest.fixture(autouse=True)

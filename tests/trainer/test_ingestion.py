@@ -91,7 +91,7 @@ def test_s3_zip_and_s3_folder(agnews_folder: Path, tmp_path: Path, s3_server: An
 
 
 def test_s3_unreachable_is_a_storage_error(tmp_path: Path) -> None:
-    from trainer_helpers import free_port
+    from stack import free_port
 
     with pytest.raises(StorageError, match="unreachable"):
         ingest("s3://bucket/agnews.zip", tmp_path / "o", s3_endpoint_url=f"http://127.0.0.1:{free_port()}")

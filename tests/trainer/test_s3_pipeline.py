@@ -12,7 +12,7 @@ from agnews_core.registry import ModelRegistry
 from agnews_core.storage import open_store
 from agnews_trainer.config import RunConfig
 from agnews_trainer.pipeline import evaluate_registered, run_pipeline
-from trainer_helpers import free_port
+from stack import free_port
 
 
 def test_pipeline_with_s3_data_and_s3_registry(
