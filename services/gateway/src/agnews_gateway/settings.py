@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import hmac
 from urllib.parse import urlparse
 
+from agnews_core.auth import key_matches
 from agnews_core.settings import RegistrySettings
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
@@ -73,9 +73,7 @@ class GatewaySettings(RegistrySettings):
         return _keys(self.classify_keys)
 
     def is_admin_key(self, key: str) -> bool:
-        return any(hmac.compare_digest(key.encode(), k.encode()) for k in self.admin_key_list)
+        return key_matches(key, self.admin_key_list)
 
     def is_classify_key(self, key: str) -> bool:
-        return self.is_admin_key(key) or any(
-            hmac.compare_digest(key.encode(), k.encode()) for k in self.classify_key_list
-        )
+        return self.is_admin_key(key) or key_matches(key, self.classify_key_list)

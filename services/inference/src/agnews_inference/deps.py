@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import secrets
 from typing import Annotated
 
+from agnews_core.auth import key_matches
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
@@ -52,8 +52,7 @@ def require_admin(
         )
     if not settings.admin_keys:
         raise HTTPException(403, "admin routes are disabled: set INFERENCE_ADMIN_KEYS")
-    given = credentials.credentials.encode()
-    if not any(secrets.compare_digest(given, key.encode()) for key in settings.admin_keys):
+    if not key_matches(credentials.credentials, settings.admin_keys):
         raise HTTPException(403, "wrong admin key")
 
 
