@@ -96,7 +96,8 @@ def test_full_queue_is_429_with_retry_after(make_registry_with_champion, make_se
 
         responses = asyncio.run(burst())
         codes = sorted(r.status_code for r in responses)
-        assert codes.count(200) >= 3 and codes.count(429) >= 1 and set(codes) == {200, 429}, codes
+        # The queue holds 2 texts; a third may already be on the inference thread when the burst lands.
+        assert codes.count(200) >= 2 and codes.count(429) >= 1 and set(codes) == {200, 429}, codes
         rejected = next(r for r in responses if r.status_code == 429)
         assert int(rejected.headers["Retry-After"]) >= 1
         assert "queue is full" in rejected.json()["detail"]
