@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 
-from agnews_core.jobs import JobStoreUnavailableError
-from agnews_core.schemas import JobType
+from agnews_core.jobs import JobStore, JobStoreUnavailableError
+from agnews_core.schemas import Job, JobType
 from agnews_core.tasks import BATCH_CLASSIFY_TASK, TASK_QUEUES, TRAIN_TASK, celery_config
 from celery import Celery
 from kombu.exceptions import OperationalError
 
+from agnews_gateway.metrics import GatewayMetrics
 from agnews_gateway.settings import GatewaySettings
 
 log = logging.getLogger(__name__)
@@ -47,3 +48,13 @@ class TaskQueue:
 
     def close(self) -> None:
         self.app.close()
+
+
+def queue_job(job: Job, jobs: JobStore, queue: TaskQueue, metrics: GatewayMetrics) -> None:
+    """Send a newly created job to its queue; if that fails, the record says failed instead of queued forever."""
+    try:
+        queue.send(job.type, job.id)
+    except Exception as exc:
+        jobs.fail(job.id, f"could not queue the job: {exc}")
+        raise
+    metrics.jobs_created.labels(str(job.type), "queued").inc()

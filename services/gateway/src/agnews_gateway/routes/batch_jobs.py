@@ -11,6 +11,7 @@ from fastapi import APIRouter, File, Header, UploadFile
 from agnews_gateway.batch import input_key
 from agnews_gateway.batch_files import detect_format, parse_articles
 from agnews_gateway.deps import ClientKeyDep, JobStoreDep, QueueDep, ResourcesDep, SettingsDep, StoreDep
+from agnews_gateway.task_queue import queue_job
 
 router = APIRouter(prefix="/v1", tags=["jobs"])
 
@@ -68,10 +69,5 @@ def create_batch_job(
     except Exception as exc:
         jobs.fail(job.id, f"could not store the upload: {exc}")
         raise StorageError(f"could not store the upload in {store.uri}: {exc}") from None
-    try:
-        queue.send(JobType.BATCH, job.id)
-    except Exception as exc:
-        jobs.fail(job.id, f"could not queue the job: {exc}")
-        raise
-    res.metrics.jobs_created.labels(str(JobType.BATCH), "queued").inc()
+    queue_job(job, jobs, queue, res.metrics)
     return job

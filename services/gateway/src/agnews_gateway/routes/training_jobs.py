@@ -7,6 +7,7 @@ from fastapi import APIRouter
 
 from agnews_gateway.deps import AdminDep, JobStoreDep, QueueDep, ResourcesDep
 from agnews_gateway.routes.batch_jobs import IdempotencyKey
+from agnews_gateway.task_queue import queue_job
 
 router = APIRouter(prefix="/v1", tags=["jobs"])
 
@@ -23,10 +24,5 @@ def create_training_job(
     """Queue a training run; the new model is promoted only if it beats the champion."""
     job, created = jobs.create(JobType.TRAINING, body.model_dump(exclude_none=True), idempotency_key)
     if created:
-        try:
-            queue.send(JobType.TRAINING, job.id)
-        except Exception as exc:
-            jobs.fail(job.id, f"could not queue the job: {exc}")
-            raise
-        res.metrics.jobs_created.labels(str(JobType.TRAINING), "queued").inc()
+        queue_job(job, jobs, queue, res.metrics)
     return job
