@@ -26,6 +26,18 @@ def test_idempotency_key_returns_the_same_job(jobs: JobStore) -> None:
     assert [j.id for j in jobs.list()] == [other.id, first.id]
 
 
+def test_idempotency_keys_and_listing_are_scoped_per_owner(jobs: JobStore) -> None:
+    alice, _ = jobs.create(JobType.BATCH, {"n": 1}, "same-key", owner="alice")
+    bob, bob_created = jobs.create(JobType.BATCH, {"n": 2}, "same-key", owner="bob")
+    anon, _ = jobs.create(JobType.BATCH, {"n": 3})
+    assert bob_created and bob.id != alice.id and bob.params == {"n": 2}
+    assert jobs.create(JobType.BATCH, {}, "same-key", owner="alice")[0].id == alice.id
+    assert [j.id for j in jobs.list(owner="alice")] == [alice.id]
+    assert [j.id for j in jobs.list(owner="bob")] == [bob.id]
+    assert jobs.get(alice.id).owner == "alice" and jobs.get(anon.id).owner is None
+    assert {j.id for j in jobs.list()} == {alice.id, bob.id, anon.id}
+
+
 def test_transitions_are_guarded(jobs: JobStore) -> None:
     job, _ = jobs.create(JobType.BATCH, {})
     assert jobs.mark_running(job.id) and jobs.mark_running(job.id)  # a redelivery counts an attempt

@@ -95,6 +95,7 @@ class Job(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
     result: dict[str, Any] | None = None
     error: str | None = None
+    owner: str | None = Field(None, description="the client key's name that created the job; null for anonymous")
 
 
 class JobList(BaseModel):

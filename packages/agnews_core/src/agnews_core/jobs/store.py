@@ -10,22 +10,17 @@ job from running at once: a worker that was killed loses its lease when it stops
 from __future__ import annotations
 
 import json
-import logging
-import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, cast
 
 import redis
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
 
 from agnews_core.errors import AgnewsError, ConflictError, JobNotFoundError, NotReadyError
 from agnews_core.schemas import Job, JobProgress, JobState, JobType
-
-log = logging.getLogger(__name__)
 
 _CREATE = """
 if KEYS[3] ~= '' then
@@ -130,8 +125,9 @@ class JobStore:
     def _index_key(self) -> str:
         return f"{self.prefix}:jobs"
 
-    def _idem_key(self, job_type: JobType, key: str) -> str:
-        return f"{self.prefix}:idem:{job_type}:{key}"
+    def _idem_key(self, job_type: JobType, owner: str, key: str) -> str:
+        # scoped per owner: the same key from two callers names two jobs
+        return f"{self.prefix}:idem:{job_type}:{owner}:{key}"
 
     def _lease_key(self, job_id: str) -> str:
         return f"{self.prefix}:lease:{job_id}"
@@ -150,8 +146,18 @@ class JobStore:
         with self._redis():
             self.client.ping()
 
-    def create(self, job_type: JobType, params: dict[str, Any], idempotency_key: str | None = None) -> tuple[Job, bool]:
-        """A new queued job, or the job already created with this idempotency key (then `created` is False)."""
+    def create(
+        self,
+        job_type: JobType,
+        params: dict[str, Any],
+        idempotency_key: str | None = None,
+        *,
+        owner: str = "",
+    ) -> tuple[Job, bool]:
+        """A new queued job, or the job this owner already created with this idempotency key (`created` False).
+
+        `owner` is the caller's identity (a client key's name; "" for anonymous callers): listing filters on it.
+        """
         job_id = new_job_id()
         created_at = _now()
         fields = {
@@ -169,9 +175,10 @@ class JobStore:
             "cancel": "0",
             "attempts": "0",
             "idempotency_key": idempotency_key or "",
+            "owner": owner,
         }
         flat = [v for pair in fields.items() for v in pair]
-        idem = self._idem_key(job_type, idempotency_key) if idempotency_key else ""
+        idem = self._idem_key(job_type, owner, idempotency_key) if idempotency_key else ""
         with self._redis():
             got = self._create(
                 keys=[self._job_key(job_id), self._index_key, idem],
@@ -188,11 +195,12 @@ class JobStore:
             raise JobNotFoundError(f"no job with id {job_id!r} (unknown, or expired)")
         return _to_job(raw)
 
-    def list(self, limit: int = 100, job_type: JobType | None = None) -> list[Job]:
-        """Newest first."""
+    def list(self, limit: int = 100, job_type: JobType | None = None, owner: str | None = None) -> list[Job]:
+        """Newest first; only `owner`'s jobs when given (None: everyone's, for admins)."""
         with self._redis():
             # a type filter drops rows, so read further back than `limit` (jobs expire, the index stays bounded)
-            ids = cast(list[str], self.client.zrevrange(self._index_key, 0, (limit * 5 if job_type else limit) - 1))
+            filtered = job_type is not None or owner is not None
+            ids = cast(list[str], self.client.zrevrange(self._index_key, 0, (limit * 5 if filtered else limit) - 1))
             pipe = self.client.pipeline(transaction=False)
             for job_id in ids:
                 pipe.hgetall(self._job_key(job_id))
@@ -203,6 +211,8 @@ class JobStore:
         jobs = [_to_job(row) for row in rows if row]
         if job_type is not None:
             jobs = [j for j in jobs if j.type == job_type]
+        if owner is not None:
+            jobs = [j for j in jobs if j.owner == owner]
         return jobs[:limit]
 
     def cancel(self, job_id: str) -> Job:
@@ -309,135 +319,5 @@ def _to_job(raw: dict[str, str]) -> Job:
         params=json.loads(raw.get("params") or "{}"),
         result=json.loads(raw["result"]) if raw.get("result") else None,
         error=raw.get("error") or None,
+        owner=raw.get("owner") or None,
     )
-
-
-# -- running a job inside a task ----------------------------------------------------------------------------
-class JobMetrics:
-    """Finished jobs and their durations, as seen by a worker process."""
-
-    def __init__(self, registry: CollectorRegistry) -> None:
-        self.total = Counter(
-            "agnews_jobs_total",
-            "Jobs by type and state (queued: created by the gateway; others: finished).",
-            ["type", "state"],
-            registry=registry,
-        )
-        self.duration = Histogram(
-            "agnews_job_duration_seconds",
-            "Run time of finished jobs.",
-            ["type", "state"],
-            buckets=(0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 14400),
-            registry=registry,
-        )
-
-
-_default_metrics: JobMetrics | None = None
-_metrics_lock = threading.Lock()
-
-
-def default_job_metrics() -> JobMetrics:
-    """The process-wide JobMetrics on the default Prometheus registry (created on first use)."""
-    global _default_metrics
-    with _metrics_lock:
-        if _default_metrics is None:
-            _default_metrics = JobMetrics(REGISTRY)
-        return _default_metrics
-
-
-class JobContext:
-    """What a job's work function gets: its job, progress reporting and the cancel flag."""
-
-    def __init__(self, store: JobStore, job: Job) -> None:
-        self.store = store
-        self.job = job
-
-    def progress(self, fraction: float, message: str) -> None:
-        try:
-            self.store.set_progress(self.job.id, fraction, message)
-        except JobStoreUnavailableError as exc:  # progress is advisory; the work goes on
-            log.warning("could not report progress of job %s: %s", self.job.id, exc)
-
-    def cancelled(self) -> bool:
-        try:
-            return self.store.cancel_requested(self.job.id)
-        except JobStoreUnavailableError:
-            return False
-
-    def check_cancelled(self) -> None:
-        if self.cancelled():
-            raise JobCancelledError(f"job {self.job.id} was cancelled")
-
-
-@contextmanager
-def job_lease(store: JobStore, job_id: str, lease_s: float) -> Iterator[str]:
-    """Hold the job's lease for the block, renewing it from a heartbeat thread; LeaseHeldError if taken."""
-    owner = uuid.uuid4().hex
-    if not store.claim(job_id, owner, lease_s):
-        raise LeaseHeldError(f"job {job_id} is held by another delivery")
-    stop = threading.Event()
-
-    def heartbeat() -> None:
-        while not stop.wait(lease_s / 3):
-            try:
-                if not store.renew(job_id, owner, lease_s):
-                    log.warning("lost the lease of job %s", job_id)
-            except JobStoreUnavailableError as exc:
-                log.warning("could not renew the lease of job %s: %s", job_id, exc)
-
-    thread = threading.Thread(target=heartbeat, name=f"lease-{job_id[:8]}", daemon=True)
-    thread.start()
-    try:
-        yield owner
-    finally:
-        stop.set()
-        thread.join(timeout=5)
-        with suppress(JobStoreUnavailableError):  # it expires on its own
-            store.release(job_id, owner)
-
-
-def run_job(
-    store: JobStore,
-    job_id: str,
-    work: Callable[[JobContext], dict[str, Any]],
-    *,
-    lease_s: float,
-    metrics: JobMetrics | None = None,
-) -> str:
-    """Run `work` for a job once: skip finished jobs, hold the lease, record the outcome. Returns the state.
-
-    Raises LeaseHeldError when another delivery holds the job (the task retries later) and
-    JobStoreUnavailableError when Redis is down (the message stays unacked and comes back).
-    """
-    try:
-        job = store.get(job_id)
-    except JobNotFoundError:
-        log.warning("job %s is unknown or expired; dropping its task", job_id)
-        return "missing"
-    if job.state.finished:
-        log.info("job %s already %s; nothing to do", job_id, job.state)
-        return str(job.state)
-    with job_lease(store, job_id, lease_s):
-        if not store.mark_running(job_id):
-            return str(store.get(job_id).state)
-        ctx = JobContext(store, store.get(job_id))
-        start = time.perf_counter()
-        try:
-            ctx.check_cancelled()
-            result = work(ctx)
-            if ctx.cancelled():
-                raise JobCancelledError(f"job {job_id} was cancelled")
-        except JobCancelledError:
-            store.mark_cancelled(job_id)
-            state = JobState.CANCELLED
-            log.info("job %s cancelled", job_id)
-        except Exception as exc:
-            log.exception("job %s failed", job_id)
-            store.fail(job_id, f"{type(exc).__name__}: {exc}")
-            state = JobState.FAILED
-        else:
-            state = JobState.SUCCEEDED if store.succeed(job_id, result) else store.get(job_id).state
-        if metrics is not None:
-            metrics.total.labels(str(job.type), str(state)).inc()
-            metrics.duration.labels(str(job.type), str(state)).observe(time.perf_counter() - start)
-        return str(state)
