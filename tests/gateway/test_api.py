@@ -27,7 +27,7 @@ def test_admin_routes_need_the_admin_key(make_client: Make) -> None:
 
 
 def test_classify_keys_when_set(make_client: Make) -> None:
-    client = make_client(classify_keys="user-key")
+    client = make_client(client_keys="user-key")
     assert client.post("/v1/classify", json={"texts": ["x"]}).status_code == 401
     assert (
         client.post("/v1/classify", json={"texts": ["x"]}, headers={"Authorization": "Bearer bad"}).status_code == 403
@@ -69,10 +69,14 @@ def test_big_classify_body_is_413(make_client: Make) -> None:
 
 
 def test_jobs_404_idempotency_and_cancel(make_client: Make) -> None:
-    client = make_client()
+    client = make_client(client_keys="alice=alice-key", anonymous_access=True)
+    client.headers["Authorization"] = "Bearer alice-key"
     missing = client.get("/v1/jobs/does-not-exist")
-    assert missing.status_code == 404 and "no job with id 'does-not-exist'" in missing.json()["detail"]
+    assert missing.status_code == 404 and missing.json()["detail"] == "no job with that id (job ids are 32 hex digits)"
     assert client.delete("/v1/jobs/does-not-exist").status_code == 404
+    unknown = client.get("/v1/jobs/" + "0" * 32)
+    assert unknown.status_code == 404
+    assert unknown.json()["detail"] == f"no job with id {'0' * 32!r} (unknown, or expired)"
     files = {"file": ("a.txt", b"one\ntwo\n")}
     first = client.post("/v1/batch-jobs", files=files, headers={"Idempotency-Key": "k1"})
     again = client.post("/v1/batch-jobs", files=files, headers={"Idempotency-Key": "k1"})
@@ -92,19 +96,23 @@ def test_training_job_needs_admin_to_cancel(make_client: Make) -> None:
     client = make_client()
     job = client.post("/v1/training-jobs", json={"preset": "tfidf"}, headers=ADMIN).json()
     assert job["type"] == "training" and job["params"] == {"preset": "tfidf"}
-    assert client.delete(f"/v1/jobs/{job['id']}").status_code == 401
+    # not the caller's job: 404 exactly like a missing one
+    assert client.delete(f"/v1/jobs/{job['id']}").status_code == 404
     assert client.delete(f"/v1/jobs/{job['id']}", headers=ADMIN).json()["state"] == "cancelled"
 
 
 def test_rate_limit_429_with_retry_after(make_client: Make) -> None:
-    client = make_client(rate_limit_per_minute=3)
-    codes = [client.get("/v1/jobs").status_code for _ in range(4)]
+    client = make_client(rate_limit_per_minute=3, rate_limit_burst=3, client_keys="bob=bob-key")
+    codes = [client.get("/v1/models").status_code for _ in range(4)]
     assert codes == [200, 200, 200, 429]
-    limited = client.get("/v1/jobs")
+    limited = client.get("/v1/models")
     assert 1 <= int(limited.headers["retry-after"]) <= 60
     assert "rate limit of 3 requests per minute" in limited.json()["detail"]
-    # another client (its own key) has its own budget; health probes are never limited
-    assert client.get("/v1/jobs", headers={"Authorization": "Bearer someone"}).status_code == 200
+    # a bogus key counts as its address (no fresh bucket); 404s count too
+    assert client.get("/v1/models", headers={"Authorization": "Bearer someone"}).status_code == 429
+    assert client.get("/v1/nothing-here").status_code == 429
+    # a configured key has its own budget; health probes are never limited
+    assert client.get("/v1/models", headers={"Authorization": "Bearer bob-key"}).status_code == 200
     assert client.get("/healthz").status_code == 200
 
 

@@ -19,7 +19,7 @@ def test_reload_needs_the_admin_key(make_registry_with_champion, make_settings, 
         assert "Bearer" in resp.json()["detail"]
         resp = httpx.post(f"{url}/v1/reload", headers={"Authorization": "Bearer nope"})
         assert resp.status_code == 403
-        assert resp.json()["detail"] == "wrong admin key"
+        assert resp.json()["detail"] == "this API key is not an admin key"
 
 
 def test_reload_switches_to_a_new_champion(

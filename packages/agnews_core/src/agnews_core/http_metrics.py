@@ -1,7 +1,7 @@
 """Prometheus request metrics for any ASGI app (gateway and inference share them).
 
-Routes are labelled by their template (/v1/jobs/{job_id}), never the raw path, so label cardinality stays
-bounded whatever clients send.
+Routes are labelled by their template (/v1/jobs/{job_id}), never the raw path, and methods outside the
+standard set as "other", so label cardinality stays bounded whatever clients send.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -64,7 +65,10 @@ class MetricsMiddleware:
         finally:
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
-            self.metrics.observe(template, scope.get("method", ""), status, time.perf_counter() - start)
+            method = scope.get("method", "")
+            self.metrics.observe(
+                template, method if method in METHODS else "other", status, time.perf_counter() - start
+            )
 
 
 def metrics_response_body(registry: CollectorRegistry) -> tuple[bytes, str]:

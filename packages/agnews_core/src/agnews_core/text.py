@@ -19,6 +19,9 @@ _NAMED_ENTITY = re.compile(r"(?<![\w&])(quot|amp|lt|gt|apos|nbsp);", re.IGNORECA
 _TAG = re.compile(r"<[^<>]{1,200}>")
 _BACKSLASH = re.compile(r"\\+")
 _SPACES = re.compile(r"\s+")
+# What no tokenizer should see: lone surrogates (JSON "\ud800" decodes to one; UTF-8 cannot encode it, so
+# tokenizers raise), C0/C1 controls and DEL (NUL included), and noncharacters. Each becomes a space.
+_UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufdd0-\ufdef\ufffe\uffff]")
 
 
 def _numeric(match: re.Match[str]) -> str:
@@ -29,19 +32,21 @@ def _numeric(match: re.Match[str]) -> str:
             return bytes([code]).decode("cp1252")
         except UnicodeDecodeError:
             return " "
-    if code < 32 or code > 0x10FFFF:
-        return " "
+    if code < 32 or code > 0x10FFFF or 0xD800 <= code <= 0xDFFF:
+        return " "  # controls, out of range, and surrogates ("#55296;" really occurs in AG News) are no text
     return chr(code)
 
 
 def clean_text(text: str) -> str:
-    """Remove AG News encoding artefacts and normalise whitespace."""
+    """Remove AG News encoding artefacts and normalise whitespace; the result is valid, printable UTF-8."""
+    text = _UNSAFE.sub(" ", text)
     text = _SPACED_APOSTROPHE.sub("'", text)
     text = _NUMERIC_ENTITY.sub(_numeric, text)
     text = _NAMED_ENTITY.sub(lambda m: "&" + m.group(1).lower() + ";", text)
     text = html.unescape(text)
     text = _TAG.sub(" ", text)
     text = _BACKSLASH.sub(" ", text)
+    text = _UNSAFE.sub(" ", text)  # again: html.unescape can produce controls too (&#x7f; and friends)
     return _SPACES.sub(" ", text).strip()
 
 

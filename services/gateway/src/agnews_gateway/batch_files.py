@@ -1,7 +1,9 @@
-"""Parse uploaded article files (CSV, JSONL, TXT) into (id, title, description) rows.
+"""Parse uploaded article files (CSV, JSONL, TXT) into (id, title, description) rows, as a stream.
 
-The gateway parses an upload before queuing it, so a bad file is a 422 naming the problem at once; the
-batch worker parses the same stored bytes with the same function.
+The gateway reads an upload through `count_articles` before queuing it, so a bad file is a 422 naming the
+problem at once, and memory stays bounded whatever the file holds: lines are read one at a time (each at
+most `max_line_chars`), rows are counted, not kept, and the article cap stops the read the moment it is
+crossed. The batch worker iterates the same stored bytes with the same function.
 """
 
 from __future__ import annotations
@@ -9,11 +11,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import PurePath
-from typing import Literal
+from typing import BinaryIO, Literal
 
 from agnews_core.errors import InvalidInputError, PayloadTooLargeError
+from agnews_core.text import model_input
 
 FileFormat = Literal["csv", "jsonl", "txt"]
 EXTENSIONS: dict[str, FileFormat] = {
@@ -46,11 +50,28 @@ def detect_format(filename: str | None, head: bytes) -> FileFormat:
     return "txt"
 
 
-def _decode(data: bytes) -> str:
+MAX_LINE_CHARS = 1 << 20
+
+
+def _lines(stream: BinaryIO, max_line_chars: int) -> Iterator[str]:
+    """Decoded lines (endings kept), refusing one longer than `max_line_chars` before it is read whole."""
+    text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
+    line_no = 0
     try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InvalidInputError(f"the file is not UTF-8 text (bad byte at offset {exc.start})") from None
+        while line := text.readline(max_line_chars + 1):
+            line_no += 1
+            if len(line) > max_line_chars:
+                raise PayloadTooLargeError(f"line {line_no} is longer than {max_line_chars} characters")
+            yield line
+    except UnicodeDecodeError:
+        raise InvalidInputError(f"the file is not UTF-8 text (a bad byte near line {line_no + 1})") from None
+    finally:
+        text.detach()  # the caller owns the stream
+
+
+def _has_text(title: str, description: str) -> bool:
+    """Something is left for the model once the shared text function has cleaned it."""
+    return bool(model_input(title, description))
 
 
 def _check_count(n: int, max_articles: int) -> None:
@@ -58,8 +79,8 @@ def _check_count(n: int, max_articles: int) -> None:
         raise PayloadTooLargeError(f"the file holds more than {max_articles} articles; split it into smaller files")
 
 
-def _parse_csv(text: str, max_articles: int) -> list[Row]:
-    reader = csv.reader(io.StringIO(text, newline=""))
+def _parse_csv(lines: Iterator[str], max_articles: int) -> Iterator[Row]:
+    reader = csv.reader(lines)
     try:
         header = next(reader)
     except StopIteration:
@@ -71,7 +92,7 @@ def _parse_csv(text: str, max_articles: int) -> list[Row]:
         raise InvalidInputError(
             f"the CSV header must name a 'text' column or 'title' and 'description' columns; got {header[:8]}"
         )
-    rows: list[Row] = []
+    n = 0
     try:
         for line_no, record in enumerate(reader, start=2):
             if not any(cell.strip() for cell in record):
@@ -86,18 +107,18 @@ def _parse_csv(text: str, max_articles: int) -> list[Row]:
                 title, description = cell("text"), ""
             else:
                 title, description = cell("title"), cell("description")
-            if not (title or description):
+            if not _has_text(title, description):
                 raise InvalidInputError(f"CSV line {line_no} has no text")
-            rows.append(Row(cell("id") or str(len(rows) + 1), title, description))
-            _check_count(len(rows), max_articles)
+            n += 1
+            _check_count(n, max_articles)
+            yield Row(cell("id") or str(n), title, description)
     except csv.Error as exc:
         raise InvalidInputError(f"the CSV file is malformed near line {reader.line_num}: {exc}") from None
-    return rows
 
 
-def _parse_jsonl(text: str, max_articles: int) -> list[Row]:
-    rows: list[Row] = []
-    for line_no, line in enumerate(text.splitlines(), start=1):
+def _parse_jsonl(lines: Iterator[str], max_articles: int) -> Iterator[Row]:
+    n = 0
+    for line_no, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
@@ -115,28 +136,42 @@ def _parse_jsonl(text: str, max_articles: int) -> list[Row]:
             title, description = fields["text"].strip(), ""
         else:
             title, description = (fields["title"] or "").strip(), (fields["description"] or "").strip()
-        if not (title or description):
+        if not _has_text(title, description):
             raise InvalidInputError(f"JSONL line {line_no} has no 'text', 'title' or 'description'")
         row_id = obj.get("id")
-        rows.append(Row(str(row_id) if row_id is not None else str(len(rows) + 1), title, description))
-        _check_count(len(rows), max_articles)
-    return rows
+        n += 1
+        _check_count(n, max_articles)
+        yield Row(str(row_id)[:200] if row_id is not None else str(n), title, description)
 
 
-def _parse_txt(text: str, max_articles: int) -> list[Row]:
-    rows: list[Row] = []
-    for line in text.splitlines():
-        if line.strip():
-            rows.append(Row(str(len(rows) + 1), line.strip()))
-            _check_count(len(rows), max_articles)
-    return rows
+def _parse_txt(lines: Iterator[str], max_articles: int) -> Iterator[Row]:
+    n = 0
+    for line in lines:
+        if _has_text(line, ""):  # blank lines, and lines nothing survives cleaning in, are skipped
+            n += 1
+            _check_count(n, max_articles)
+            yield Row(str(n), line.strip())
 
 
-def parse_articles(data: bytes, fmt: FileFormat, max_articles: int) -> list[Row]:
-    """Rows of an upload; InvalidInputError (422) or PayloadTooLargeError (413) saying what is wrong."""
-    text = _decode(data)
+def iter_articles(
+    stream: BinaryIO, fmt: FileFormat, max_articles: int, max_line_chars: int = MAX_LINE_CHARS
+) -> Iterator[Row]:
+    """Rows of an upload, read as a stream; InvalidInputError (422) or PayloadTooLargeError (413) saying
+    what is wrong, raised at the line where it is."""
     parse = {"csv": _parse_csv, "jsonl": _parse_jsonl, "txt": _parse_txt}[fmt]
-    rows = parse(text, max_articles)
-    if not rows:
+    empty = True
+    for row in parse(_lines(stream, max_line_chars), max_articles):
+        empty = False
+        yield row
+    if empty:
         raise InvalidInputError(f"the {fmt.upper()} file holds no articles")
-    return rows
+
+
+def count_articles(stream: BinaryIO, fmt: FileFormat, max_articles: int, max_line_chars: int = MAX_LINE_CHARS) -> int:
+    """How many articles an upload holds, validating every row without keeping any."""
+    return sum(1 for _ in iter_articles(stream, fmt, max_articles, max_line_chars))
+
+
+def parse_articles(data: bytes, fmt: FileFormat, max_articles: int, max_line_chars: int = MAX_LINE_CHARS) -> list[Row]:
+    """Every row of stored upload bytes (the batch worker, whose files passed `count_articles` already)."""
+    return list(iter_articles(io.BytesIO(data), fmt, max_articles, max_line_chars))

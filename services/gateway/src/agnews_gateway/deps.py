@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-import hashlib
+import re
 from dataclasses import dataclass
 from typing import Annotated
 
-from agnews_core.errors import OverloadedError
+from agnews_core.errors import JobNotFoundError
+from agnews_core.http_edge import BearerDep, identify, missing_key
+from agnews_core.http_edge import require_admin as _require_admin
 from agnews_core.jobs import JobStore
 from agnews_core.registry import ModelRegistry
+from agnews_core.schemas import Job
 from agnews_core.storage import ArtifactStore
 from fastapi import Depends, HTTPException, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from agnews_gateway.inference_client import InferenceClient
 from agnews_gateway.metrics import GatewayMetrics
-from agnews_gateway.ratelimit import RateLimiter
+from agnews_gateway.ratelimit import TokenBucket
 from agnews_gateway.settings import GatewaySettings
 from agnews_gateway.task_queue import TaskQueue
 
@@ -29,7 +31,7 @@ class Resources:
     registry: ModelRegistry
     inference: InferenceClient
     queue: TaskQueue
-    limiter: RateLimiter
+    limiter: TokenBucket
     metrics: GatewayMetrics
 
 
@@ -73,55 +75,69 @@ StoreDep = Annotated[ArtifactStore, Depends(get_store)]
 InferenceDep = Annotated[InferenceClient, Depends(get_inference)]
 QueueDep = Annotated[TaskQueue, Depends(get_queue)]
 
-_bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <key>")
-BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+JOB_ID = re.compile(r"[0-9a-f]{32}")
 
 
-def _missing_key(what: str) -> HTTPException:
-    return HTTPException(
-        401, f"{what} needs an API key: send 'Authorization: Bearer <key>'", headers={"WWW-Authenticate": "Bearer"}
-    )
+@dataclass(frozen=True)
+class Caller:
+    """Who is calling: a configured key's name (admin or client), or anonymous (name None)."""
+
+    name: str | None = None
+    admin: bool = False
+
+    @property
+    def owner(self) -> str:
+        """What the caller's jobs record as owner ("" for anonymous callers)."""
+        return self.name or ""
+
+    def owns(self, job: Job) -> bool:
+        """Admins manage every job; everyone else only their own (anonymous: anonymous jobs, by id)."""
+        return self.admin or (job.owner or "") == self.owner
 
 
-def require_admin(settings: SettingsDep, creds: BearerDep) -> str:
-    """The admin key used; 401 without a key, 403 with a wrong one."""
-    if creds is None or not creds.credentials:
-        raise _missing_key("this admin route")
-    if not settings.is_admin_key(creds.credentials):
-        raise HTTPException(403, "this API key is not an admin key")
-    return creds.credentials
+def get_caller(settings: SettingsDep, creds: BearerDep) -> Caller:
+    """Classify, batch and job routes: a valid key, or no key where anonymous access is allowed."""
+    key = identify(settings.key_ring, creds)
+    if key is None:
+        if not settings.anonymous_allowed:
+            raise missing_key("this route")
+        return Caller()
+    return Caller(key.name, key.admin)
 
 
-def require_client_key(settings: SettingsDep, creds: BearerDep) -> str | None:
-    """Classify and batch routes: open unless GATEWAY_CLASSIFY_KEYS is set."""
-    if not settings.classify_key_list:
-        return None
-    if creds is None or not creds.credentials:
-        raise _missing_key("this route")
-    if not settings.is_classify_key(creds.credentials):
-        raise HTTPException(403, "this API key is not valid for this route")
-    return creds.credentials
+def require_admin(settings: SettingsDep, creds: BearerDep) -> Caller:
+    """An admin key: 401 without a key, 403 with any other."""
+    key = _require_admin(settings.key_ring, creds)
+    return Caller(key.name, admin=True)
 
 
-def client_id(request: Request, settings: GatewaySettings, creds: HTTPAuthorizationCredentials | None) -> str:
-    """Who a request counts against: its API key (hashed) when it sends one, else its address."""
-    if creds is not None and creds.credentials:
-        return "key:" + hashlib.sha256(creds.credentials.encode()).hexdigest()[:16]
-    forwarded = request.headers.get("x-forwarded-for") if settings.trust_forwarded_for else None
-    if forwarded:
-        return "ip:" + forwarded.split(",")[0].strip()
-    return "ip:" + (request.client.host if request.client else "unknown")
+CallerDep = Annotated[Caller, Depends(get_caller)]
+AdminDep = Annotated[Caller, Depends(require_admin)]
 
 
-def rate_limit(request: Request, settings: SettingsDep, res: ResourcesDep, creds: BearerDep) -> None:
-    retry_after = res.limiter.hit(client_id(request, settings, creds))
-    if retry_after is not None:
-        raise OverloadedError(
-            f"rate limit of {settings.rate_limit_per_minute} requests per minute exceeded; retry in "
-            f"{round(retry_after)} s",
-            retry_after_s=retry_after,
+def owned_job(job_id: str, jobs: JobStoreDep, caller: CallerDep) -> Job:
+    """The job if the caller may see it; others' jobs are 404 exactly like missing ones (ids leak nothing)."""
+    if not JOB_ID.fullmatch(job_id):  # never a Redis key built from arbitrary bytes
+        raise JobNotFoundError("no job with that id (job ids are 32 hex digits)")
+    job = jobs.get(job_id)
+    if not caller.owns(job):
+        raise JobNotFoundError(f"no job with id {job_id!r} (unknown, or expired)")
+    return job
+
+
+OwnedJobDep = Annotated[Job, Depends(owned_job)]
+
+
+def named_caller(caller: CallerDep) -> Caller:
+    """Listing needs an identity: anonymous callers use their jobs by id only."""
+    if caller.name is None:
+        raise HTTPException(
+            401,
+            "listing jobs needs an API key: send 'Authorization: Bearer <key>' (anonymous callers use a job by its id)",
+            headers={"WWW-Authenticate": "Bearer"},
         )
+    return caller
 
 
-AdminDep = Annotated[str, Depends(require_admin)]
-ClientKeyDep = Annotated[str | None, Depends(require_client_key)]
+NamedCallerDep = Annotated[Caller, Depends(named_caller)]

@@ -4,21 +4,21 @@ from __future__ import annotations
 
 import argparse
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import redis.asyncio as aioredis
+from agnews_core.http_edge import StreamingBodyLimit, install_error_handlers
 from agnews_core.http_metrics import MetricsMiddleware
 from agnews_core.jobs import JobStore
-from fastapi import Depends, FastAPI
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 
 from agnews_gateway import __version__
-from agnews_gateway.deps import Resources, rate_limit
-from agnews_gateway.errors import install_error_handlers
+from agnews_gateway.deps import Resources
 from agnews_gateway.inference_client import InferenceClient
 from agnews_gateway.metrics import GatewayMetrics
-from agnews_gateway.ratelimit import RateLimiter
+from agnews_gateway.ratelimit import RateLimitMiddleware, TokenBucket
 from agnews_gateway.routes import batch_jobs, classify, health, jobs, models, training_jobs
 from agnews_gateway.settings import GatewaySettings
 from agnews_gateway.task_queue import TaskQueue
@@ -35,23 +35,15 @@ Public REST API of agnews: classify news articles into **World**, **Sports**, **
 """
 
 
-class BodySizeLimit:
-    """413 before reading a body whose Content-Length is over the limit (uploads have their own, larger one)."""
+def body_limit_for(settings: GatewaySettings) -> Callable[[dict[str, Any]], tuple[int, str]]:
+    """Uploads get their own, larger limit; every other body the small one."""
 
-    def __init__(self, app: Any, max_body: int, max_upload: int) -> None:
-        self.app = app
-        self.max_body = max_body
-        self.max_upload = max_upload
+    def limit(scope: dict[str, Any]) -> tuple[int, str]:
+        if scope["path"] == "/v1/batch-jobs":
+            return settings.max_upload_bytes, "GATEWAY_MAX_UPLOAD_BYTES"
+        return settings.max_body_bytes, "GATEWAY_MAX_BODY_BYTES"
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "http":
-            limit = self.max_upload if scope["path"].endswith("/batch-jobs") else self.max_body
-            for name, value in scope.get("headers", ()):
-                if name == b"content-length" and value.isdigit() and int(value) > limit:
-                    response = JSONResponse({"detail": f"request body larger than {limit} bytes"}, status_code=413)
-                    await response(scope, receive, send)
-                    return
-        await self.app(scope, receive, send)
+    return limit
 
 
 def open_resources(settings: GatewaySettings, metrics: GatewayMetrics) -> Resources:
@@ -74,7 +66,13 @@ def open_resources(settings: GatewaySettings, metrics: GatewayMetrics) -> Resour
             retries=settings.inference_retries,
         ),
         queue=TaskQueue(settings),
-        limiter=RateLimiter(jobs.client, settings.rate_limit_per_minute),
+        limiter=TokenBucket(
+            aioredis.Redis.from_url(
+                settings.redis_url,
+                socket_timeout=settings.redis_timeout_s,
+                socket_connect_timeout=settings.redis_timeout_s,
+            )
+        ),
         metrics=metrics,
     )
 
@@ -99,17 +97,19 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             yield
         finally:
             await resources.inference.aclose()
+            await resources.limiter.aclose()
             resources.queue.close()
             resources.jobs.close()
 
     app = FastAPI(title="agnews gateway", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
     install_error_handlers(app)
-    limited = [Depends(rate_limit)]
-    for module in (classify, batch_jobs, training_jobs, jobs, models):
-        app.include_router(module.router, dependencies=limited)
-    app.include_router(health.router)
-    app.add_middleware(BodySizeLimit, max_body=settings.max_body_bytes, max_upload=settings.max_upload_bytes)
+    for module in (classify, batch_jobs, training_jobs, jobs, models, health):
+        app.include_router(module.router)
+    # outermost last: metrics see every answer; the rate limit runs before the body is read, the key
+    # guard and routing; the body limit counts bytes as the handler pulls them
+    app.add_middleware(StreamingBodyLimit, limit_for=body_limit_for(settings))
+    app.add_middleware(RateLimitMiddleware, settings=settings)
     app.add_middleware(MetricsMiddleware, metrics=metrics.http)
     return app
 

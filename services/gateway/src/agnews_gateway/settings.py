@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from urllib.parse import urlparse
 
-from agnews_core.auth import key_matches
+from agnews_core.auth import KeyRing, parse_keys
+from agnews_core.errors import ConfigError
 from agnews_core.settings import RegistrySettings
-from pydantic import Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
-
-
-def _keys(raw: SecretStr) -> tuple[str, ...]:
-    return tuple(k.strip() for k in raw.get_secret_value().split(",") if k.strip())
 
 
 class GatewaySettings(RegistrySettings):
@@ -29,16 +27,35 @@ class GatewaySettings(RegistrySettings):
     """Key for the inference service's POST /v1/reload after a promotion (empty: rely on its polling)."""
 
     admin_keys: SecretStr = SecretStr("")
-    """Comma separated Bearer keys for admin routes (training jobs, promote, rollback)."""
-    classify_keys: SecretStr = SecretStr("")
-    """Comma separated Bearer keys for classify and batch jobs; empty: those routes are open."""
-    rate_limit_per_minute: int = Field(600, ge=0, description="requests per client per minute; 0 disables")
-    trust_forwarded_for: bool = False
-    """Take the client address from X-Forwarded-For (only behind a proxy you run, e.g. the nginx frontend)."""
+    """Admin Bearer keys (training jobs, promote, rollback, every job): `name=key`, `name=sha256:<hex>` or bare."""
+    client_keys: SecretStr = Field(
+        SecretStr(""), validation_alias=AliasChoices("GATEWAY_CLIENT_KEYS", "GATEWAY_CLASSIFY_KEYS", "client_keys")
+    )
+    """Client Bearer keys, same format; the name is the owner of the caller's jobs. (Old name: CLASSIFY_KEYS.)"""
+    anonymous_access: bool | None = None
+    """Callers without a key may classify and run batch jobs (never list jobs). Default: only when no
+    client key is configured."""
 
-    max_body_bytes: int = 1 << 20
-    max_upload_bytes: int = 64 << 20
-    max_batch_articles: int = 100_000
+    rate_limit_per_minute: int = Field(600, ge=0, description="sustained requests per client per minute; 0 disables")
+    rate_limit_burst: int = Field(60, ge=1, description="requests a client may send at once before the rate applies")
+    key_rate_limits: str = ""
+    """Per-key sustained limits overriding the default: `name=per_minute,...` (key names as configured)."""
+    trusted_proxy_hops: int = Field(0, ge=0, le=5)
+    """Proxies you run in front of the gateway (nginx: 1; Ingress + nginx: 2). The client address is the
+    X-Forwarded-For entry that many hops from the right; 0 ignores the header (the peer address counts)."""
+
+    max_body_bytes: int = Field(1 << 20, ge=1)
+    max_upload_bytes: int = Field(64 << 20, ge=1)
+    max_batch_articles: int = Field(100_000, ge=1)
+    max_line_bytes: int = Field(1 << 20, ge=16, description="longest line a batch upload may hold")
+
+    training_presets_extra: bool = False
+    """Admins may name a Hub model id or a local path as preset (else only the trainer's presets)."""
+    training_data_prefixes: str = ""
+    """Comma separated prefixes a training job's `data` may start with (e.g. s3://agnews-data/); empty: the
+    trainer's configured data only."""
+    training_max_steps: int = Field(200_000, ge=1)
+    training_max_samples: int = Field(10_000_000, ge=1)
 
     batch_chunk_size: int = Field(64, ge=1, le=4096)
     batch_chunk_pause_s: float = Field(0.0, ge=0.0, description="pause between chunks, to leave inference room")
@@ -64,16 +81,42 @@ class GatewaySettings(RegistrySettings):
             raise ValueError(f"set GATEWAY_INFERENCE_URL to http://host:port, got {value!r}")
         return value.rstrip("/")
 
-    @property
-    def admin_key_list(self) -> tuple[str, ...]:
-        return _keys(self.admin_keys)
+    @model_validator(mode="after")
+    def _keys_parse(self) -> GatewaySettings:
+        try:
+            ring = self.key_ring
+            self.key_limits  # noqa: B018 - parse now, fail at start-up
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+        unknown = set(self.key_limits) - {k.name for k in ring.keys}
+        if unknown:
+            raise ValueError(f"GATEWAY_KEY_RATE_LIMITS names keys that are not configured: {sorted(unknown)}")
+        return self
+
+    @cached_property
+    def key_ring(self) -> KeyRing:
+        """Admin and client keys, as digests."""
+        return KeyRing(
+            parse_keys(self.admin_keys.get_secret_value(), "admin", "GATEWAY_ADMIN_KEYS")
+            + parse_keys(self.client_keys.get_secret_value(), "client", "GATEWAY_CLIENT_KEYS")
+        )
+
+    @cached_property
+    def key_limits(self) -> dict[str, int]:
+        limits = {}
+        for entry in filter(None, (e.strip() for e in self.key_rate_limits.split(","))):
+            name, _, value = entry.partition("=")
+            if not value.strip().isdigit():
+                raise ConfigError(f"GATEWAY_KEY_RATE_LIMITS: expected name=per_minute, got {entry!r}")
+            limits[name.strip()] = int(value)
+        return limits
 
     @property
-    def classify_key_list(self) -> tuple[str, ...]:
-        return _keys(self.classify_keys)
+    def anonymous_allowed(self) -> bool:
+        if self.anonymous_access is not None:
+            return self.anonymous_access
+        return not self.key_ring.has_role("client")
 
-    def is_admin_key(self, key: str) -> bool:
-        return key_matches(key, self.admin_key_list)
-
-    def is_classify_key(self, key: str) -> bool:
-        return self.is_admin_key(key) or key_matches(key, self.classify_key_list)
+    @property
+    def data_prefixes(self) -> tuple[str, ...]:
+        return tuple(p.strip() for p in self.training_data_prefixes.split(",") if p.strip())

@@ -7,12 +7,13 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from agnews_core.auth import KeyRing, parse_keys
+from agnews_core.http_edge import StreamingBodyLimit
 from agnews_core.http_metrics import MetricsMiddleware
 from fastapi import FastAPI
 
 from agnews_inference.batcher import MicroBatcher
 from agnews_inference.errors import install_error_handlers
-from agnews_inference.limits import BodySizeLimitMiddleware
 from agnews_inference.metrics import InferenceMetrics
 from agnews_inference.model_server import ModelServer
 from agnews_inference.routes import classify, health, metrics, models
@@ -54,9 +55,12 @@ def create_app(settings: InferenceSettings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.metrics = app_metrics
+    app.state.key_ring = KeyRing(parse_keys(",".join(settings.admin_keys), "admin", "INFERENCE_ADMIN_KEYS"))
     for router in (health.router, classify.router, models.router, metrics.router):
         app.include_router(router)
     install_error_handlers(app)
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        StreamingBodyLimit, limit_for=lambda _scope: (settings.max_body_bytes, "INFERENCE_MAX_BODY_BYTES")
+    )
     app.add_middleware(MetricsMiddleware, metrics=app_metrics.http)  # outermost: 413s are counted too
     return app

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from agnews_core.auth import key_matches
-from fastapi import Depends, HTTPException, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from agnews_core.auth import KeyRing
+from agnews_core.http_edge import BearerDep
+from agnews_core.http_edge import require_admin as _require_admin
+from fastapi import Depends, Request
 
 from agnews_inference.batcher import MicroBatcher
 from agnews_inference.metrics import InferenceMetrics
@@ -39,21 +40,15 @@ ModelServerDep = Annotated[ModelServer, Depends(get_model_server)]
 BatcherDep = Annotated[MicroBatcher, Depends(get_batcher)]
 MetricsDep = Annotated[InferenceMetrics, Depends(get_metrics)]
 
-_bearer = HTTPBearer(auto_error=False)
+
+def get_key_ring(request: Request) -> KeyRing:
+    ring: KeyRing = request.app.state.key_ring
+    return ring
 
 
-def require_admin(
-    settings: SettingsDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-) -> None:
-    """401 without a Bearer key, 403 with a wrong one (or when no admin key is configured)."""
-    if credentials is None:
-        raise HTTPException(
-            401, "missing admin key: send 'Authorization: Bearer <key>'", headers={"WWW-Authenticate": "Bearer"}
-        )
-    if not settings.admin_keys:
-        raise HTTPException(403, "admin routes are disabled: set INFERENCE_ADMIN_KEYS")
-    if not key_matches(credentials.credentials, settings.admin_keys):
-        raise HTTPException(403, "wrong admin key")
+def require_admin(ring: Annotated[KeyRing, Depends(get_key_ring)], creds: BearerDep) -> None:
+    """401 without a Bearer key, 403 with a wrong one (or when no admin key is configured: INFERENCE_ADMIN_KEYS)."""
+    _require_admin(ring, creds)
 
 
 AdminDep = Annotated[None, Depends(require_admin)]

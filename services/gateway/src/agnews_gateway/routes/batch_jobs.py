@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
 from typing import Annotated
 
-from agnews_core.errors import PayloadTooLargeError, StorageError
+from agnews_core.errors import StorageError
 from agnews_core.schemas import Job, JobType
 from fastapi import APIRouter, File, Header, UploadFile
 
 from agnews_gateway.batch import input_key
-from agnews_gateway.batch_files import detect_format, parse_articles
-from agnews_gateway.deps import ClientKeyDep, JobStoreDep, QueueDep, ResourcesDep, SettingsDep, StoreDep
+from agnews_gateway.batch_files import count_articles, detect_format
+from agnews_gateway.deps import CallerDep, JobStoreDep, QueueDep, ResourcesDep, SettingsDep, StoreDep
+from agnews_gateway.job_views import view_for
 from agnews_gateway.task_queue import queue_job
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", tags=["jobs"])
 
 JOB_EXAMPLE = {
@@ -30,7 +37,11 @@ JOB_EXAMPLE = {
 
 IdempotencyKey = Annotated[
     str | None,
-    Header(alias="Idempotency-Key", max_length=200, description="same key, same job: retries never create a second"),
+    Header(
+        alias="Idempotency-Key",
+        max_length=200,
+        description="same key from the same caller, same job: retries never create a second",
+    ),
 ]
 
 
@@ -51,23 +62,31 @@ def create_batch_job(
     store: StoreDep,
     queue: QueueDep,
     res: ResourcesDep,
-    _key: ClientKeyDep,
+    caller: CallerDep,
     idempotency_key: IdempotencyKey = None,
 ) -> Job:
     """Queue a batch classification of an uploaded file; poll GET /v1/jobs/{id}, then fetch its result."""
-    data = file.file.read(settings.max_upload_bytes + 1)
-    if len(data) > settings.max_upload_bytes:
-        raise PayloadTooLargeError(f"the file is larger than {settings.max_upload_bytes} bytes")
-    fmt = detect_format(file.filename, data[:4096])
-    rows = parse_articles(data, fmt, settings.max_batch_articles)
-    params = {"filename": file.filename or "", "format": fmt, "n_articles": len(rows), "size_bytes": len(data)}
-    job, created = jobs.create(JobType.BATCH, params, idempotency_key)
+    # the body limit already bounded the upload; Starlette spooled it to disk past 1 MiB
+    upload = file.file
+    size = upload.seek(0, os.SEEK_END)
+    upload.seek(0)
+    fmt = detect_format(file.filename, upload.read(4096))
+    upload.seek(0)
+    n = count_articles(upload, fmt, settings.max_batch_articles, settings.max_line_bytes)
+    filename = (file.filename or "")[:200]
+    params = {"filename": filename, "format": fmt, "n_articles": n, "size_bytes": size}
+    job, created = jobs.create(JobType.BATCH, params, idempotency_key, owner=caller.owner)
     if not created:
-        return job
+        return view_for(caller, job)
     try:
-        store.put_bytes(input_key(job.id, fmt), data)
+        with tempfile.NamedTemporaryFile(prefix="agnews-upload-") as copy:
+            upload.seek(0)
+            shutil.copyfileobj(upload, copy)
+            copy.flush()
+            store.put_file(input_key(job.id, fmt), Path(copy.name))
     except Exception as exc:
-        jobs.fail(job.id, f"could not store the upload: {exc}")
-        raise StorageError(f"could not store the upload in {store.uri}: {exc}") from None
+        log.warning("could not store the upload of job %s in %s: %s", job.id, store.uri, exc)
+        jobs.fail(job.id, f"could not store the upload in {store.uri}: {exc}")
+        raise StorageError("could not store the upload; try again later") from None
     queue_job(job, jobs, queue, res.metrics)
-    return job
+    return view_for(caller, job)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from agnews_core.schemas import ClassifyRequest, ClassifyResponse
 from fastapi import APIRouter, Response
 
-from agnews_gateway.deps import ClientKeyDep, InferenceDep
+from agnews_gateway.deps import CallerDep, InferenceDep
 
 router = APIRouter(prefix="/v1", tags=["classify"])
 
@@ -26,12 +26,14 @@ EXAMPLE = {
     response_model=ClassifyResponse,
     responses={
         200: {"content": {"application/json": {"example": EXAMPLE}}},
+        401: {"description": "an API key is needed (anonymous access is off)"},
         413: {"description": "too many items or too large a body"},
+        422: {"description": "invalid request, or a text with nothing left once cleaned"},
         429: {"description": "rate limit, or the inference queue is full (see Retry-After)"},
         503: {"description": "the inference service is down or still loading a model"},
     },
 )
-async def classify(body: ClassifyRequest, inference: InferenceDep, _key: ClientKeyDep) -> Response:
+async def classify(body: ClassifyRequest, inference: InferenceDep, _caller: CallerDep) -> Response:
     """Classify texts or articles into World, Sports, Business or Sci/Tech."""
     answer = await inference.classify(body.model_dump_json(exclude_none=True).encode())
     return Response(answer, media_type="application/json")

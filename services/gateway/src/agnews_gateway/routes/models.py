@@ -3,15 +3,31 @@
 from __future__ import annotations
 
 import logging
+import re
+from typing import Annotated
 
+from agnews_core.errors import ModelNotFoundError
 from agnews_core.schemas import ChampionResponse, ModelInfo, ModelList
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Depends, Response
 from starlette.concurrency import run_in_threadpool
 
 from agnews_gateway.deps import AdminDep, InferenceDep, RegistryDep, SettingsDep
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/models", tags=["models"])
+
+# what the registry's version names look like (v20261126T005100-minilm-3fa9c1); anything else (".", "..",
+# NUL, slashes) never reaches the store: it names no version, so 404 like any unknown one
+VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+
+
+def known_shape(version: str) -> str:
+    if not VERSION.fullmatch(version) or ".." in version:
+        raise ModelNotFoundError("no model version by that name")
+    return version
+
+
+VersionDep = Annotated[str, Depends(known_shape)]
 
 
 @router.get("", response_model=ModelList)
@@ -38,7 +54,7 @@ def list_models(registry: RegistryDep) -> ModelList:
     response_class=Response,
     responses={200: {"content": {"image/png": {}}}, 404: {"description": "no such version or no image"}},
 )
-def read_confusion_matrix(version: str, registry: RegistryDep) -> Response:
+def read_confusion_matrix(version: VersionDep, registry: RegistryDep) -> Response:
     """The test-set confusion matrix of a version, as PNG."""
     return Response(registry.read_file(version, "confusion_matrix.png"), media_type="image/png")
 
@@ -49,9 +65,9 @@ async def _tell_inference(inference: InferenceDep, settings: SettingsDep) -> Non
         await inference.reload(key)
 
 
-@router.post("/{version}/promote", response_model=ChampionResponse)
+@router.post("/{version}/promote", response_model=ChampionResponse, responses={404: {"description": "no such version"}})
 async def promote_model(
-    version: str, registry: RegistryDep, inference: InferenceDep, settings: SettingsDep, _admin: AdminDep
+    version: VersionDep, registry: RegistryDep, inference: InferenceDep, settings: SettingsDep, _admin: AdminDep
 ) -> ChampionResponse:
     """Make a version the champion (the inference service follows the alias)."""
     alias = await run_in_threadpool(registry.promote, version, "promoted through the gateway")
