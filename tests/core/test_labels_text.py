@@ -45,3 +45,21 @@ def test_model_input_joins_title_and_description() -> None:
     assert model_input("Title", "Body text.") == "Title Body text."
     assert model_input("", "Only body") == "Only body"
     assert model_input(None, None) == ""
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "Stocks #55296; rally",  # a surrogate as an AG News entity
+        "Stocks &#xdfff; rally",
+        "Stocks \ud800 rally",  # a lone surrogate as JSON "\ud800" decodes
+        "Stocks\x00 rally\x07\x1b[31m",
+        "Stocks \x85\x9f rally &#127;",
+        "Stocks \ufffe rally",
+    ],
+)
+def test_model_input_is_always_printable_utf8(raw: str) -> None:
+    out = model_input(raw)
+    out.encode("utf-8")  # no lone surrogate survives
+    assert out.startswith("Stocks") and out.endswith(("rally", "[31m"))
+    assert all(ch.isprintable() for ch in out), repr(out)

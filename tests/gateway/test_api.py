@@ -135,3 +135,27 @@ def test_metrics_and_openapi(make_client: Make) -> None:
     spec = client.get("/openapi.json").json()
     assert "/v1/batch-jobs" in spec["paths"] and "/v1/models/{version}/promote" in spec["paths"]
     assert client.get("/docs").status_code == 200
+
+
+def test_chunked_bodies_are_counted_as_they_stream(make_client: Make) -> None:
+    client = make_client(max_body_bytes=4096)
+
+    def chunks():  # no Content-Length: chunked transfer encoding
+        yield b'{"texts": ["'
+        for _ in range(1000):
+            yield b"y" * 1000
+        yield b'"]}'
+
+    response = client.post("/v1/classify", content=chunks(), headers={"Content-Type": "application/json"})
+    assert response.status_code == 413
+    assert response.json()["detail"] == "request body larger than 4096 bytes (the limit, GATEWAY_MAX_BODY_BYTES)"
+
+
+def test_texts_empty_once_cleaned_are_422(make_client: Make) -> None:
+    client = make_client()
+    for texts in ([""], ["   "], ["ok", "<br/>"], ["\u0000\u0007"]):
+        response = client.post("/v1/classify", json={"texts": texts})
+        assert response.status_code == 422, texts
+        assert "empty once cleaned" in response.json()["detail"]
+    articles = client.post("/v1/classify", json={"articles": [{"title": " ", "description": ""}]})
+    assert articles.status_code == 422 and articles.json()["detail"].startswith("invalid request: articles.0: empty")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
 from agnews_core.errors import InvalidInputError, PayloadTooLargeError
-from agnews_gateway.batch_files import Row, detect_format, parse_articles
+from agnews_gateway.batch_files import Row, count_articles, detect_format, parse_articles
 
 
 def test_csv_with_title_and_description() -> None:
@@ -51,3 +53,34 @@ def test_bad_files_say_what_is_wrong(data: bytes, fmt: str, message: str) -> Non
 def test_too_many_articles() -> None:
     with pytest.raises(PayloadTooLargeError, match="more than 3 articles"):
         parse_articles(b"a\nb\nc\nd\n", "txt", 3)
+
+
+class _Counted(io.RawIOBase):
+    """An endless TXT upload of tiny lines that records how far the parser read."""
+
+    def __init__(self) -> None:
+        self.read_bytes = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[no-untyped-def,override]
+        chunk = b"a\n" * (len(buffer) // 2)
+        buffer[: len(chunk)] = chunk
+        self.read_bytes += len(chunk)
+        return len(chunk)
+
+
+def test_the_cap_stops_the_read_as_a_stream() -> None:
+    stream = _Counted()
+    with pytest.raises(PayloadTooLargeError, match="more than 1000 articles"):
+        count_articles(io.BufferedReader(stream), "txt", 1000)
+    assert stream.read_bytes < 64 * 1024  # a few buffers, not the whole (endless) file
+
+
+def test_long_lines_and_texts_empty_once_cleaned() -> None:
+    with pytest.raises(PayloadTooLargeError, match="line 2 is longer than 100 characters"):
+        count_articles(io.BytesIO(b"ok\n" + b"x" * 500 + b"\n"), "txt", 10, max_line_chars=100)
+    with pytest.raises(InvalidInputError, match="CSV line 2 has no text"):
+        parse_articles(b"text\n<br>\n", "csv", 10)
+    assert parse_articles(b"<p></p>\nStocks #55296; rally\n", "txt", 10) == [Row("1", "Stocks #55296; rally")]

@@ -139,3 +139,29 @@ def test_chunks_follow_length_groups_and_respect_the_size_limit() -> None:
     assert chunks[0][0] == 0 and chunks[-1][1] == 100
     assert all(a2 == b1 for (_, b1), (a2, _) in itertools.pairwise(chunks))
     assert plan_chunks([], 32) == []
+
+
+def test_one_bad_request_fails_alone_not_its_batch(tiny_transformer_model_dir: Path, tmp_path: Path) -> None:
+    # the real fault: a lone surrogate reaching the tokenizer (the shared text function now removes them,
+    # so it is fed to the batcher directly here) raises inside predict_proba for the whole batch
+    from agnews_core.errors import InvalidInputError
+
+    predictor, _ = _load(tiny_transformer_model_dir, "torch", tmp_path)
+    with pytest.raises(Exception):  # noqa: B017 - whatever the tokenizer raises
+        predictor.predict_proba(["Stocks \ud800 rally"])
+    batcher = MicroBatcher(
+        lambda: _model(predictor), InferenceMetrics(), max_batch_size=16, max_wait_ms=50, max_queue=100
+    )
+    batcher.start()
+
+    async def go():
+        good = [batcher.submit([f"Federer wins the final {i}"]) for i in range(6)]
+        bad = batcher.submit(["Stocks \ud800 rally"])
+        return await asyncio.gather(bad, *good, return_exceptions=True)
+
+    try:
+        bad, *good = asyncio.run(go())
+    finally:
+        batcher.stop()
+    assert isinstance(bad, InvalidInputError) and "could not be classified" in str(bad)
+    assert all(not isinstance(r, BaseException) and r.probs.shape == (1, 4) for r in good)

@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from agnews_core.errors import NotReadyError, OverloadedError
+from agnews_core.errors import InvalidInputError, NotReadyError, OverloadedError
 
 from agnews_inference.metrics import InferenceMetrics
 from agnews_inference.predictor import LoadedModel
@@ -162,8 +162,7 @@ class MicroBatcher:
             probs = model.predictor.predict_proba(texts)
         except Exception as exc:
             logger.exception("inference failed on a batch of %d texts", len(texts))
-            for item in batch:
-                _resolve(item, error=exc)
+            self._isolate(model, batch, exc)
             return
         elapsed = time.perf_counter() - started
         self._texts_per_s = 0.8 * self._texts_per_s + 0.2 * len(texts) / max(elapsed, 1e-6)
@@ -173,6 +172,24 @@ class MicroBatcher:
             n = len(item.texts)
             _resolve(item, result=BatchResult(model, probs[offset : offset + n]))
             offset += n
+
+    def _isolate(self, model: LoadedModel, batch: list[_Pending], exc: Exception) -> None:
+        """One bad request must not fail the others batched with it: run each alone, fail only those
+        that fail alone (issue 8: per-item isolation; costs one extra pass, only on this error path)."""
+        if len(batch) == 1:
+            _resolve(batch[0], error=InvalidInputError(f"this request could not be classified: {type(exc).__name__}"))
+            return
+        for item in batch:
+            self._process_alone(model, item)
+
+    def _process_alone(self, model: LoadedModel, item: _Pending) -> None:
+        try:
+            probs = model.predictor.predict_proba(item.texts)
+        except Exception as exc:
+            logger.warning("a request of %d texts fails on its own: %s", len(item.texts), exc)
+            _resolve(item, error=InvalidInputError(f"this request could not be classified: {type(exc).__name__}"))
+            return
+        _resolve(item, result=BatchResult(model, probs))
 
 
 def _resolve(item: _Pending, result: BatchResult | None = None, error: BaseException | None = None) -> None:
