@@ -142,3 +142,13 @@ def test_eval_data_from_a_csv_file_or_folder(agnews_folder: Path, tmp_path: Path
     assert (len(frame), name) == (12, "eval.csv")
     frame, name = read_eval_data(str(agnews_folder))
     assert (len(frame), name) == (80, "test.csv")
+
+
+def test_zip_bomb_is_refused_before_extraction(tmp_path: Path) -> None:
+    archive = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("train.csv", b"1," * (8 << 20))  # 16 MiB of one pattern: a ratio far above 200
+        zf.writestr("test.csv", b"1,a,b\n")
+    with pytest.raises(InvalidInputError, match="the limits are .* a ratio of 200"):
+        ingest(str(archive), tmp_path / "out")
+    assert not (tmp_path / "out" / ".scratch" / "extracted" / "train.csv").exists()

@@ -36,6 +36,10 @@ SPLITS = ("train", "test")
 COLUMNS = ("row", "label", "title", "description")
 _HEADER_FIRST_CELLS = {"label", "labels", "class", "class index", "class_index", "classindex", "category", "target"}
 _OFFLINE_VARS = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE")
+# A data zip can come from a training job: cap what extracting it may write (the real AG News train.csv is
+# ~30 MB, compressing ~3x), so a zip bomb fails with a message instead of filling the worker's disk.
+ZIP_MAX_FILE_BYTES = 2 << 30
+ZIP_MAX_RATIO = 200
 
 
 class DataCard(BaseModel):
@@ -165,6 +169,12 @@ def _extract_zip(archive: Path, dest: Path) -> Path:
                     raise InvalidInputError(f"{archive.name} holds no {base} (expected the Kaggle AG News layout)")
             dest.mkdir(parents=True, exist_ok=True)
             for base, info in wanted.items():
+                if info.file_size > ZIP_MAX_FILE_BYTES or info.file_size > ZIP_MAX_RATIO * max(info.compress_size, 1):
+                    raise InvalidInputError(
+                        f"{archive.name}: {info.filename} expands to {info.file_size} bytes from {info.compress_size}; "
+                        f"the limits are {ZIP_MAX_FILE_BYTES} bytes and a ratio of {ZIP_MAX_RATIO}"
+                    )
+                # zipfile reads at most the declared size (and checks the CRC), so the header is binding
                 with zf.open(info) as src, open(dest / base, "wb") as out:
                     shutil.copyfileobj(src, out)
     except zipfile.BadZipFile:
