@@ -140,3 +140,23 @@ def test_gateway_down_is_json_503() -> None:
 def test_unknown_path_is_404(nginx: Nginx) -> None:
     status, _, _ = nginx.get("/nope.html")
     assert status == 404
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/metrics",
+        "/api/docs",
+        "/api/readyz",
+        "/api/healthz",
+        "/api/openapi.json",
+        "/api/v1/../metrics",
+        "/api/v1/%2e%2e/readyz",
+        "/api/v2/x",
+    ],
+)
+def test_only_the_public_api_is_proxied(nginx: Nginx, path: str) -> None:
+    status, headers, body = nginx.get(path)
+    assert status == 404, path
+    assert headers["content-type"].startswith("application/json")
+    assert json.loads(body) == {"detail": "Not Found"}

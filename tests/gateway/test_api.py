@@ -159,3 +159,11 @@ def test_texts_empty_once_cleaned_are_422(make_client: Make) -> None:
         assert "empty once cleaned" in response.json()["detail"]
     articles = client.post("/v1/classify", json={"articles": [{"title": " ", "description": ""}]})
     assert articles.status_code == 422 and articles.json()["detail"].startswith("invalid request: articles.0: empty")
+
+
+def test_public_status_names_no_address(make_client: Make) -> None:
+    client = make_client()
+    status = client.get("/v1/status")
+    assert status.status_code == 503
+    assert status.json()["detail"] == "not ready: the inference service is unavailable"
+    assert "/readyz" not in client.get("/openapi.json").json()["paths"]

@@ -262,7 +262,7 @@
   async function refreshStatus() {
     const text = $(".status-text", statusBox);
     try {
-      await api("/readyz");
+      await api("/v1/status");  // the public readiness (/readyz is internal)
       statusBox.dataset.state = "ready";
       text.textContent = state.champion ? `Ready · champion ${state.champion}` : "Ready";
       text.title = text.textContent;
