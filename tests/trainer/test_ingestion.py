@@ -149,6 +149,6 @@ def test_zip_bomb_is_refused_before_extraction(tmp_path: Path) -> None:
     with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("train.csv", b"1," * (8 << 20))  # 16 MiB of one pattern: a ratio far above 200
         zf.writestr("test.csv", b"1,a,b\n")
-    with pytest.raises(InvalidInputError, match="the limits are .* a ratio of 200"):
+    with pytest.raises(InvalidInputError, match=r"the limits are .* a ratio of 200"):
         ingest(str(archive), tmp_path / "out")
     assert not (tmp_path / "out" / ".scratch" / "extracted" / "train.csv").exists()
