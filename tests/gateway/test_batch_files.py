@@ -84,3 +84,9 @@ def test_long_lines_and_texts_empty_once_cleaned() -> None:
     with pytest.raises(InvalidInputError, match="CSV line 2 has no text"):
         parse_articles(b"text\n<br>\n", "csv", 10)
     assert parse_articles(b"<p></p>\nStocks #55296; rally\n", "txt", 10) == [Row("1", "Stocks #55296; rally")]
+
+
+def test_jsonl_escapes_cannot_smuggle_surrogates_or_controls() -> None:
+    [row] = parse_articles(b'{"id": "\\u0000x", "text": "Stocks \\ud800 rally\\u001b"}\n', "jsonl", 10)
+    assert row == Row(" x", "Stocks   rally ")
+    (row.id + row.title).encode("utf-8")

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from agnews_core.text import model_input
+from agnews_core.text import model_input, scrub
+
+# Every text a caller sends: lone surrogates and control characters become spaces on arrival.
+SafeStr = Annotated[str, AfterValidator(scrub)]
 
 
 class Article(BaseModel):
     """A news article as AG News has it."""
 
-    title: str = ""
-    description: str = ""
+    title: SafeStr = ""
+    description: SafeStr = ""
 
 
 class ClassifyRequest(BaseModel):
@@ -30,7 +33,7 @@ class ClassifyRequest(BaseModel):
         }
     )
 
-    texts: list[str] | None = None
+    texts: list[SafeStr] | None = None
     articles: list[Article] | None = None
 
     @model_validator(mode="after")

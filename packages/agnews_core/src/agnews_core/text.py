@@ -37,6 +37,12 @@ def _numeric(match: re.Match[str]) -> str:
     return chr(code)
 
 
+def scrub(text: str) -> str:
+    """Only the unsafe characters replaced (by spaces): what request schemas apply to every incoming string,
+    so a request can always be re-encoded as UTF-8 JSON (a lone surrogate cannot)."""
+    return _UNSAFE.sub(" ", text)
+
+
 def clean_text(text: str) -> str:
     """Remove AG News encoding artefacts and normalise whitespace; the result is valid, printable UTF-8."""
     text = _UNSAFE.sub(" ", text)

@@ -17,7 +17,7 @@ from pathlib import PurePath
 from typing import BinaryIO, Literal
 
 from agnews_core.errors import InvalidInputError, PayloadTooLargeError
-from agnews_core.text import model_input
+from agnews_core.text import model_input, scrub
 
 FileFormat = Literal["csv", "jsonl", "txt"]
 EXTENSIONS: dict[str, FileFormat] = {
@@ -162,7 +162,8 @@ def iter_articles(
     empty = True
     for row in parse(_lines(stream, max_line_chars), max_articles):
         empty = False
-        yield row
+        # JSONL escapes can carry lone surrogates and controls; they must not reach the result CSV or inference
+        yield Row(scrub(row.id), scrub(row.title), scrub(row.description))
     if empty:
         raise InvalidInputError(f"the {fmt.upper()} file holds no articles")
 

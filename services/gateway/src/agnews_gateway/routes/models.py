@@ -11,7 +11,7 @@ from agnews_core.schemas import ChampionResponse, ModelInfo, ModelList
 from fastapi import APIRouter, Depends, Response
 from starlette.concurrency import run_in_threadpool
 
-from agnews_gateway.deps import AdminDep, InferenceDep, RegistryDep, SettingsDep
+from agnews_gateway.deps import AdminDep, CallerDep, InferenceDep, RegistryDep, SettingsDep
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/models", tags=["models"])
@@ -31,7 +31,7 @@ VersionDep = Annotated[str, Depends(known_shape)]
 
 
 @router.get("", response_model=ModelList)
-def list_models(registry: RegistryDep) -> ModelList:
+def list_models(registry: RegistryDep, _caller: CallerDep) -> ModelList:
     """Every model version (newest first) with its metrics, and which one is champion."""
     alias = registry.champion()
     champion = alias.version if alias else None
@@ -54,7 +54,7 @@ def list_models(registry: RegistryDep) -> ModelList:
     response_class=Response,
     responses={200: {"content": {"image/png": {}}}, 404: {"description": "no such version or no image"}},
 )
-def read_confusion_matrix(version: VersionDep, registry: RegistryDep) -> Response:
+def read_confusion_matrix(version: VersionDep, registry: RegistryDep, _caller: CallerDep) -> Response:
     """The test-set confusion matrix of a version, as PNG."""
     return Response(registry.read_file(version, "confusion_matrix.png"), media_type="image/png")
 
