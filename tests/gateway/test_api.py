@@ -102,7 +102,7 @@ def test_training_job_needs_admin_to_cancel(make_client: Make) -> None:
 
 
 def test_rate_limit_429_with_retry_after(make_client: Make) -> None:
-    client = make_client(rate_limit_per_minute=3, rate_limit_burst=3, client_keys="bob=bob-key")
+    client = make_client(rate_limit_per_minute=3, rate_limit_burst=3, client_keys="bob=bob-key", anonymous_access=True)
     codes = [client.get("/v1/models").status_code for _ in range(4)]
     assert codes == [200, 200, 200, 429]
     limited = client.get("/v1/models")
