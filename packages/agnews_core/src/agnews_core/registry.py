@@ -106,6 +106,15 @@ class ModelRegistry:
         self.store.put_bytes(self._key(manifest.version, MANIFEST_NAME), final.model_dump_json(indent=2).encode())
         return final
 
+    def withdraw(self, version: str) -> None:
+        """Delete a version the alias never named (a run cancelled after uploading it); manifest first."""
+        alias = self.champion()
+        if alias is not None and version in (alias.version, *alias.history):
+            raise ConflictError(f"model version {version} is or was champion; it cannot be withdrawn")
+        self.store.delete(self._key(version, MANIFEST_NAME))  # from here on the version does not exist
+        for key in self.store.list(f"{MODELS_PREFIX}/{version}"):
+            self.store.delete(key)
+
     # -- reading ------------------------------------------------------------------------------------------
     def get(self, version: str) -> ModelManifest:
         """Manifest of one version."""

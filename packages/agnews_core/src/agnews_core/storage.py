@@ -110,7 +110,16 @@ class LocalStore:
         return sorted(keys)
 
     def delete(self, key: str) -> None:
-        self._path(key).unlink(missing_ok=True)
+        path = self._path(key)
+        path.unlink(missing_ok=True)
+        # S3 has no folders: drop the ones this leaves empty, so a deleted job or run leaves nothing behind
+        for parent in path.parents:
+            if parent == self.root or self.root not in parent.parents:
+                break
+            try:
+                parent.rmdir()
+            except OSError:
+                break
 
     @contextmanager
     def _lock(self, key: str) -> Iterator[None]:
