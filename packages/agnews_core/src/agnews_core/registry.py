@@ -166,9 +166,13 @@ class ModelRegistry:
         if (dest / MANIFEST_NAME).is_file():
             return dest
         tmp = cache_dir / f".{version}.{secrets.token_hex(4)}"
-        for name in manifest.files:
-            self.store.get_file(self._key(version, name), tmp / name)
-        (tmp / MANIFEST_NAME).write_text(manifest.model_dump_json(indent=2))
+        try:
+            for name in manifest.files:
+                self.store.get_file(self._key(version, name), tmp / name)
+            (tmp / MANIFEST_NAME).write_text(manifest.model_dump_json(indent=2))
+        except BaseException:  # a failed download must not leave a folder behind at every retry
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
         try:
             tmp.rename(dest)
         except OSError:  # another process materialised it first: theirs is as good as ours

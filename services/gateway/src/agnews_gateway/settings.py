@@ -26,7 +26,8 @@ class GatewaySettings(RegistrySettings):
     inference_connect_timeout_s: float = 2.0
     inference_retries: int = Field(2, ge=0, le=10, description="extra tries on connection errors only")
     inference_admin_key: SecretStr = SecretStr("")
-    """Key for the inference service's POST /v1/reload after a promotion (empty: rely on its polling)."""
+    """Key for inference's POST /v1/reload and its load check before a promotion (empty: neither)."""
+    promote_check_timeout_s: float = Field(300.0, gt=0, description="how long a promotion waits for the load check")
 
     admin_keys: SecretStr = SecretStr("")
     """Comma separated Bearer keys for admin routes (training jobs, promote, rollback)."""

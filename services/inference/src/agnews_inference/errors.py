@@ -12,6 +12,7 @@ from agnews_core.errors import (
     NotReadyError,
     OverloadedError,
     PayloadTooLargeError,
+    PromotionRefusedError,
     RegistryEmptyError,
     StorageError,
 )
@@ -26,6 +27,7 @@ STATUS_BY_ERROR: tuple[tuple[type[AgnewsError], int], ...] = (
     (PayloadTooLargeError, 413),
     (InvalidInputError, 422),
     (OverloadedError, 429),
+    (PromotionRefusedError, 409),
     (RegistryEmptyError, 503),
     (NotReadyError, 503),
     (StorageError, 503),
