@@ -177,6 +177,22 @@ def services_dashboard() -> dict[str, Any]:
                 w=12,
                 h=6,
             ),
+            row("Storage"),
+            panel(
+                "Bytes held per storage area",
+                [
+                    (f"sum by (area) (agnews_storage_bytes{{{NS}}})", "{{area}}"),
+                    (f"sum(agnews_inference_cache_bytes{{{NS}}})", "inference cache"),
+                ],
+                unit="bytes",
+                description="From the reaper: uploads and results go with their job, checkpoints after success; "
+                "models stay (the alert fires at 80% of the 20 GiB registry volume).",
+            ),
+            panel(
+                "Jobs whose worker was lost",
+                [(f"sum by (outcome) (increase(agnews_reaper_jobs_total{{{NS}}}[{RI}]))", "{{outcome}}")],
+                description="Leases that expired: re-queued, or failed after max attempts.",
+            ),
         ],
     )
 

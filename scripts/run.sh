@@ -4,6 +4,7 @@
 #   Redis          the system one when redis://127.0.0.1:6379 answers, else `redis-server` on $REDIS_PORT
 #   trainer        Celery training worker (queue training, concurrency 1), metrics on :$TRAINER_METRICS_PORT
 #   batch worker   Celery batch worker (queue batch), metrics on :$GATEWAY_WORKER_METRICS_PORT
+#   reaper         agnews-reaper (re-queues jobs whose worker was lost, deletes expired files), :$GATEWAY_REAPER_METRICS_PORT
 #   inference      agnews-inference on 127.0.0.1:$INFERENCE_PORT
 #   gateway        agnews-gateway on 127.0.0.1:$GATEWAY_PORT (the public API, /docs)
 #   frontend       nginx on $FRONTEND_LISTEN (when services/frontend and scripts/frontend-run.sh exist)
@@ -39,20 +40,41 @@ LOGS="$RUN_DIR/logs"
 
 say() { printf '[run] %s\n' "$*"; }
 
+# Every process starts in a session of its own (setsid): stopping a session reaches everything it spawned
+# (Celery pool children, nginx workers, uvicorn reloaders) even when one of them changed its process group.
 pids=()
+names=()
+ports=()
+session_pids() { ps -eo pid=,sid= | awk -v sid="$1" '$2 == sid {print $1}'; }
+signal_sessions() {
+    local sig="$1" sid
+    for sid in "${pids[@]}"; do
+        kill "-$sig" -- "-$sid" 2>/dev/null || true
+        # shellcheck disable=SC2046
+        kill "-$sig" $(session_pids "$sid") 2>/dev/null || true
+    done
+}
+alive_sessions() {
+    local sid
+    for sid in "${pids[@]}"; do [[ -n "$(session_pids "$sid")" ]] && return 0; done
+    return 1
+}
 cleanup() {
     trap - INT TERM EXIT
     say "stopping..."
-    local pid
-    for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
-        pid="${pids[i]}"
-        kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+    signal_sessions TERM
+    for _ in $(seq 1 150); do alive_sessions || break; sleep 0.1; done  # warm shutdowns: up to 15 s
+    if alive_sessions; then
+        say "still running after 15 s: killing"
+        signal_sessions KILL
+        for _ in $(seq 1 50); do alive_sessions || break; sleep 0.1; done
+    fi
+    local port held=()
+    for port in "${ports[@]}"; do
+        for _ in $(seq 1 50); do port_free "$port" && break; sleep 0.1; done
+        port_free "$port" || held+=("$port")
     done
-    for pid in "${pids[@]}"; do
-        for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL -- "-$pid" 2>/dev/null || true
-    done
-    say "stopped"
+    if ((${#held[@]})); then say "ports still in use: ${held[*]} (not ours?)"; else say "stopped; ports free"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT
@@ -64,7 +86,14 @@ start() {
     shift
     setsid "$@" >>"$LOGS/$name.log" 2>&1 </dev/null &
     pids+=("$!")
+    names+=("$name")
     say "$name started (pid $!, log $LOGS/$name.log)"
+}
+
+# own PORT NAME: fail now if PORT is taken (a stack left over?), and free it again when stopping
+own() {
+    port_free "$1" || { say "port $1 ($2) is already in use: is another stack still running? stop it first"; exit 1; }
+    ports+=("$1")
 }
 
 # wait_url URL SECONDS NAME: until URL answers 200; fails with the log tail when the process died
@@ -105,7 +134,9 @@ if [[ -z "${REDIS_URL:-}" ]]; then
         fi
         command -v redis-server >/dev/null || { say "no Redis on 6379 and no redis-server: apt-get install redis-server"; exit 1; }
         mkdir -p "$RUN_DIR/redis"
-        start redis redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$RUN_DIR/redis" --save 60 1
+        ports+=("$REDIS_PORT")
+        start redis redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$RUN_DIR/redis" --save 60 1 \
+            --appendonly yes --maxmemory "${REDIS_MAXMEMORY:-1gb}" --maxmemory-policy noeviction
         REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
         for _ in $(seq 1 50); do redis-cli -p "$REDIS_PORT" ping 2>/dev/null | grep -q PONG && break; sleep 0.1; done
     fi
@@ -145,8 +176,15 @@ fi
 say "champion: $(champion)"
 
 # -- workers and servers -----------------------------------------------------------------------------------
+export GATEWAY_REAPER_METRICS_PORT="${GATEWAY_REAPER_METRICS_PORT:-9103}"
+own "$GATEWAY_PORT" gateway
+own "$INFERENCE_PORT" inference
+own "$TRAINER_METRICS_PORT" "training worker metrics"
+own "$GATEWAY_WORKER_METRICS_PORT" "batch worker metrics"
+own "$GATEWAY_REAPER_METRICS_PORT" "reaper metrics"
 start training "$BIN/celery" -A agnews_trainer.worker:celery_app worker -Q training -c 1 -n "training@%h" -l info
 start batch "$BIN/celery" -A agnews_gateway.worker:celery_app worker -Q batch -c 2 -n "batch@%h" -l info
+start reaper "$BIN/agnews-reaper"
 start inference "$BIN/agnews-inference" --host 127.0.0.1 --port "$INFERENCE_PORT"
 wait_url "http://127.0.0.1:$INFERENCE_PORT/readyz" 300 inference
 start gateway "$BIN/agnews-gateway" --host 127.0.0.1 --port "$GATEWAY_PORT"
@@ -156,6 +194,7 @@ FRONTEND=""
 if [[ -d services/frontend && -x scripts/frontend-run.sh ]]; then
     if command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]]; then
         export GATEWAY_URL="http://127.0.0.1:$GATEWAY_PORT" FRONTEND_LISTEN FRONTEND_PREFIX="$RUN_DIR/frontend"
+        own "${FRONTEND_LISTEN##*:}" frontend
         start frontend scripts/frontend-run.sh
         wait_url "http://$FRONTEND_LISTEN/" 30 frontend && FRONTEND="http://$FRONTEND_LISTEN/"
     else
@@ -178,20 +217,20 @@ cat <<EOF
     inference   http://127.0.0.1:$INFERENCE_PORT
     frontend    ${FRONTEND:-not started}
     redis       $REDIS_URL
-    metrics     gateway /metrics, inference /metrics, training worker :$TRAINER_METRICS_PORT, batch worker :$GATEWAY_WORKER_METRICS_PORT
+    metrics     gateway /metrics, inference /metrics, training worker :$TRAINER_METRICS_PORT, batch worker :$GATEWAY_WORKER_METRICS_PORT, reaper :$GATEWAY_REAPER_METRICS_PORT
     admin key   $KEY_FILE   (Authorization: Bearer \$(cat $KEY_FILE))
     jobs        curl http://127.0.0.1:$GATEWAY_PORT/v1/jobs
 
-  Ctrl-C stops everything.
+  Ctrl-C stops everything; so does any one of these processes exiting.
 EOF
 
-# Stay up while everything runs; if one process dies, say which and stop the rest.
+# Stay up while everything runs; if one process dies, say which and stop all of them.
 while true; do
-    for pid in "${pids[@]}"; do
-        if ! kill -0 "$pid" 2>/dev/null; then
-            say "a process (pid $pid) exited; see $LOGS; stopping the stack"
+    for i in "${!pids[@]}"; do
+        if ! kill -0 "${pids[i]}" 2>/dev/null; then
+            say "${names[i]} (pid ${pids[i]}) exited; see $LOGS/${names[i]}.log; stopping the whole stack"
             exit 1
         fi
     done
-    sleep 2
+    sleep 1
 done

@@ -24,8 +24,9 @@ Test-friendly defaults (override per component with gateway_env / batch_env / tr
     seconds), GATEWAY_BATCH_CHUNK_SIZE=50, GATEWAY_BATCH_CHUNK_PAUSE_S=0.1 (jobs last long enough to watch);
     a benchmark wants batch_env={"GATEWAY_BATCH_CHUNK_PAUSE_S": "0", "GATEWAY_BATCH_CHUNK_SIZE": "256",
     "GATEWAY_VISIBILITY_TIMEOUT_S": "3600"}. Rate limit 100000/min.
+The reaper (agnews-reaper) runs too, every second, its metrics on reaper_metrics_port.
 Methods: publish_champion(kind), train_champion(preset, *flags), wait_for_champion(version), stop_redis()/start_redis(),
-    kill(name)/start_worker(name) for "batch" and "training", logs(name), stop().
+    kill(name)/start_worker(name) for "batch" and "training", start_reaper(), logs(name), stop().
 """
 
 from __future__ import annotations
@@ -96,6 +97,20 @@ def write_small_agnews(dest: Path, n_train: int = 4000, n_test: int = 800) -> Pa
     return dest
 
 
+def wait_job(client: httpx.Client, job_id: str, timeout: float = 120.0, until: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Poll a job (through the gateway) until it finished or reached one of `until`; returns its last JSON."""
+    deadline = time.monotonic() + timeout
+    job: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        response = client.get(f"/v1/jobs/{job_id}")
+        if response.status_code == 200:
+            job = response.json()
+            if job["state"] in (until or ("succeeded", "failed", "cancelled")):
+                return job
+        time.sleep(0.1)
+    raise TimeoutError(f"job {job_id} still {job.get('state')} after {timeout}s: {job}")
+
+
 @dataclass
 class Proc:
     name: str
@@ -130,6 +145,7 @@ class Stack:
     inference_port: int = field(default_factory=free_port)
     batch_metrics_port: int = field(default_factory=free_port)
     training_metrics_port: int = field(default_factory=free_port)
+    reaper_metrics_port: int = field(default_factory=free_port)
     gateway_env: dict[str, str] = field(default_factory=dict)
     batch_env: dict[str, str] = field(default_factory=dict)
     training_env: dict[str, str] = field(default_factory=dict)
@@ -201,6 +217,9 @@ class Stack:
             "GATEWAY_VISIBILITY_TIMEOUT_S": "5",
             "GATEWAY_BATCH_CHUNK_SIZE": "50",
             "GATEWAY_BATCH_CHUNK_PAUSE_S": "0.1",
+            "GATEWAY_REAPER_INTERVAL_S": "1",
+            "GATEWAY_RETENTION_INTERVAL_S": "2",
+            "GATEWAY_REAPER_METRICS_PORT": str(self.reaper_metrics_port),
         }
 
     def _spawn(self, name: str, argv: list[str], env: dict[str, str]) -> Proc:
@@ -237,8 +256,9 @@ class Stack:
                 self.redis_password,
                 "--save",
                 "",
+                # persisted like the chart's Redis, so a stopped and restarted Redis keeps jobs and messages
                 "--appendonly",
-                "no",
+                "yes",
                 "--dir",
                 str(self.workdir / "redis"),
             ],
@@ -259,7 +279,11 @@ class Stack:
     def stop_redis(self) -> None:
         self.procs["redis"].stop()
 
-    def start_inference(self, timeout: float = 120.0, wait_ready: bool = True) -> None:
+    def start_inference(
+        self, timeout: float = 120.0, wait_ready: bool = True, name: str = "inference", port: int | None = None
+    ) -> None:
+        """The inference service (another `name` on another `port`: a second, fresh process)."""
+        port = port or self.inference_port
         env = {
             "INFERENCE_REGISTRY_URI": self.registry_uri,
             "INFERENCE_ADMIN_KEYS": self.admin_key,
@@ -268,19 +292,20 @@ class Stack:
             "INFERENCE_INTRA_OP_THREADS": "1",
         } | self.inference_env
         proc = self._spawn(
-            "inference",
+            name,
             [
                 str(BIN / "agnews-inference"),
                 "--host",
                 "127.0.0.1",
                 "--port",
-                str(self.inference_port),
+                str(port),
                 "--log-level",
                 "warning",
             ],
             env,
         )
-        wait_http(f"{self.inference_url}/{'readyz' if wait_ready else 'healthz'}", timeout, proc.popen, proc.log)
+        url = f"http://127.0.0.1:{port}/{'readyz' if wait_ready else 'healthz'}"
+        wait_http(url, timeout, proc.popen, proc.log)
 
     def start_worker(self, name: str, timeout: float = 60.0) -> None:
         """Start the "batch" or "training" Celery worker and wait until it consumes."""
@@ -323,6 +348,12 @@ class Stack:
             if not proc.alive() or time.monotonic() > deadline:
                 raise RuntimeError(f"{name} worker did not start\n{_tail(proc.log)}")
             time.sleep(0.1)
+
+    def start_reaper(self, timeout: float = 30.0) -> None:
+        """The reaper (expired leases, retention), checking every second (retention every 2 s)."""
+        env = self._gateway_settings_env() | self.gateway_env
+        proc = self._spawn("reaper", [str(BIN / "agnews-reaper")], env)
+        wait_http(f"http://127.0.0.1:{self.reaper_metrics_port}/metrics", timeout, proc.popen, proc.log)
 
     def kill(self, name: str) -> None:
         """SIGKILL a component's whole process group (no warm shutdown: messages stay unacknowledged)."""
@@ -425,11 +456,13 @@ class Stack:
             if training:
                 stack.start_worker("training")
             stack.start_gateway()
+            stack.start_reaper()
             yield stack
         finally:
             stack.stop()
 
     def stop(self) -> None:
-        for name in ("gateway", "batch", "training", "inference", "redis"):
+        order = ("reaper", "gateway", "batch", "training", "inference", "redis")
+        for name in [n for n in self.procs if n not in order] + list(order):
             if name in self.procs:
                 self.procs[name].stop()

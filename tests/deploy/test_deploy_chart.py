@@ -171,6 +171,25 @@ def test_cronjob_and_workers(render: Render) -> None:
     assert "nvidia.com/gpu" not in json.dumps(batch)
 
 
+def test_unattended_operation(render: Render) -> None:
+    """The reaper runs (one replica, gateway image), Redis refuses rather than evicts, the trainer drains."""
+    objs = render()
+    reaper_deploy = find(objs, "Deployment", "-reaper")
+    assert reaper_deploy["spec"]["replicas"] == 1
+    reaper = containers(reaper_deploy)[0]
+    assert reaper["args"] == ["agnews-reaper"] and reaper["image"].split(":")[0] == "agnews-gateway"
+    env = {e["name"]: e.get("value") for e in reaper["env"]}
+    assert env["GATEWAY_MAX_ATTEMPTS"] == "3" and env["GATEWAY_REAPER_METRICS_HOST"] == "0.0.0.0"
+    assert {"GATEWAY_REDIS_URL", "GATEWAY_REGISTRY_URI"} <= set(env)
+    assert reaper["livenessProbe"]["tcpSocket"]["port"] == "metrics"
+    redis_cmd = containers(find(objs, "StatefulSet", "-redis"))[0]["command"][-1]
+    assert "--maxmemory 400mb --maxmemory-policy noeviction" in redis_cmd
+    assert pod_spec(find(objs, "Deployment", "-trainer"))["terminationGracePeriodSeconds"] == 300
+    longer = render(set_values={"trainer.terminationGracePeriodSeconds": "900", "reaper.enabled": "false"})
+    assert pod_spec(find(longer, "Deployment", "-trainer"))["terminationGracePeriodSeconds"] == 900
+    assert not [o for o in longer if o["metadata"]["name"].endswith("-reaper")]
+
+
 def test_env_names_follow_the_contract(render: Render) -> None:
     objs = render("values-eks.yaml")
     cm = find(objs, "ConfigMap", "agnews")
@@ -251,6 +270,7 @@ def test_network_policies(render: Render) -> None:
     assert _components(_policy(objs, "-redis")["ingress"][0]["from"]) == {
         "gateway",
         "batch-worker",
+        "reaper",
         "trainer",
         "retrain",
     }
@@ -258,7 +278,7 @@ def test_network_policies(render: Render) -> None:
     assert _components(inference_from) == {"gateway", "batch-worker"}
     scrapers = [p for p in inference_from if "namespaceSelector" in p]
     assert scrapers and all(p["namespaceSelector"]["matchLabels"] for p in scrapers)  # not "any namespace"
-    for suffix in ("-trainer", "-batch-worker"):
+    for suffix in ("-trainer", "-batch-worker", "-reaper"):
         rule = _policy(objs, suffix)["ingress"][0]
         assert rule["ports"] == [{"port": "metrics", "protocol": "TCP"}]
         assert all("namespaceSelector" in p for p in rule["from"])
@@ -309,7 +329,13 @@ def test_monitoring_objects_need_the_crds(render: Render) -> None:
         for o in objs
         if o["kind"] == "Service" and o["metadata"]["labels"].get("agnews.io/scrape") == "true"
     }
-    assert scraped == {"agnews-gateway", "agnews-inference", "agnews-trainer-metrics", "agnews-batch-worker-metrics"}
+    assert scraped == {
+        "agnews-gateway",
+        "agnews-inference",
+        "agnews-trainer-metrics",
+        "agnews-batch-worker-metrics",
+        "agnews-reaper-metrics",
+    }
     rule = find(objs, "PrometheusRule", "agnews")
     alerts = {r["alert"] for g in rule["spec"]["groups"] for r in g["rules"] if "alert" in r}
     assert {

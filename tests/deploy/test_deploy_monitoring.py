@@ -75,7 +75,7 @@ def used_series() -> dict[str, set[str]]:
 
 def test_rules_check_and_unit_tests(tools: dict[str, str]) -> None:
     out = run([tools["promtool"], "check", "rules", str(RULES)])
-    assert "SUCCESS: 10 rules found" in out.stdout
+    assert "SUCCESS: 13 rules found" in out.stdout
     out = run([tools["promtool"], "test", "rules", str(ROOT / "monitoring" / "agnews-rules.test.yaml")])
     assert "SUCCESS" in out.stdout
 
@@ -202,6 +202,7 @@ def live_metrics(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str,
             "inference": http.get(f"{stack.inference_url}/metrics").text,
             "batch-worker": http.get(f"http://127.0.0.1:{stack.batch_metrics_port}/metrics").text,
             "training-worker": http.get(f"http://127.0.0.1:{stack.training_metrics_port}/metrics").text,
+            "reaper": http.get(f"http://127.0.0.1:{stack.reaper_metrics_port}/metrics").text,
         }
 
 
@@ -223,6 +224,7 @@ def test_services_export_the_contract_metrics(live_metrics: dict[str, str]) -> N
         "inference": ["inference"],
         "workers": ["batch-worker", "training-worker"],
         "training worker": ["training-worker"],
+        "reaper": ["reaper"],
     }
     text = (ROOT / "docs" / "CONTRACTS.md").read_text()
     for line in text.splitlines():

@@ -156,3 +156,19 @@ def test_alias_never_half_written_on_s3(
 ) -> None:
     store = open_store(f"s3://{s3_bucket}/agnews", s3_endpoint_url=s3_server.endpoint_url)
     _hammer(ModelRegistry(store), artifacts, tmp_path, rounds=6)
+
+
+def test_a_cancel_before_commit_withdraws_the_version_and_keeps_the_champion(
+    artifacts: tuple[Path, Path], tmp_path: Path
+) -> None:
+    from agnews_trainer.publish import PublishCancelled
+
+    registry = ModelRegistry(LocalStore(tmp_path / "registry"))
+    first = _publish(registry, artifacts, tmp_path, 0.5)
+    with pytest.raises(PublishCancelled, match="was withdrawn"):
+        _publish(registry, artifacts, tmp_path, 0.9, commit=lambda: False)  # the job was cancelled meanwhile
+    assert [m.version for m in registry.list_versions()] == [first.manifest.version]
+    assert registry.champion().version == first.manifest.version  # type: ignore[union-attr]
+    assert not [p for p in (tmp_path / "registry" / "models").iterdir() if p.name != first.manifest.version]
+    committed = _publish(registry, artifacts, tmp_path, 0.9, commit=lambda: True)
+    assert committed.promoted and registry.champion().version == committed.manifest.version  # type: ignore[union-attr]

@@ -106,6 +106,15 @@ class ModelRegistry:
         self.store.put_bytes(self._key(manifest.version, MANIFEST_NAME), final.model_dump_json(indent=2).encode())
         return final
 
+    def withdraw(self, version: str) -> None:
+        """Delete a version the alias never named (a run cancelled after uploading it); manifest first."""
+        alias = self.champion()
+        if alias is not None and version in (alias.version, *alias.history):
+            raise ConflictError(f"model version {version} is or was champion; it cannot be withdrawn")
+        self.store.delete(self._key(version, MANIFEST_NAME))  # from here on the version does not exist
+        for key in self.store.list(f"{MODELS_PREFIX}/{version}"):
+            self.store.delete(key)
+
     # -- reading ------------------------------------------------------------------------------------------
     def get(self, version: str) -> ModelManifest:
         """Manifest of one version."""
@@ -157,9 +166,13 @@ class ModelRegistry:
         if (dest / MANIFEST_NAME).is_file():
             return dest
         tmp = cache_dir / f".{version}.{secrets.token_hex(4)}"
-        for name in manifest.files:
-            self.store.get_file(self._key(version, name), tmp / name)
-        (tmp / MANIFEST_NAME).write_text(manifest.model_dump_json(indent=2))
+        try:
+            for name in manifest.files:
+                self.store.get_file(self._key(version, name), tmp / name)
+            (tmp / MANIFEST_NAME).write_text(manifest.model_dump_json(indent=2))
+        except BaseException:  # a failed download must not leave a folder behind at every retry
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
         try:
             tmp.rename(dest)
         except OSError:  # another process materialised it first: theirs is as good as ours

@@ -105,6 +105,7 @@ class Job(BaseModel):
     result: dict[str, Any] | None = None
     error: str | None = None
     owner: str | None = Field(None, description="the client key's name that created the job; null for anonymous")
+    attempts: int = Field(0, description="deliveries that started the job (a re-queue after a lost worker adds one)")
 
 
 class JobList(BaseModel):

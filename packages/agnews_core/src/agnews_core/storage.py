@@ -31,6 +31,7 @@ class ArtifactStore(Protocol):
     def get_file(self, key: str, dest: Path) -> None: ...
     def exists(self, key: str) -> bool: ...
     def list(self, prefix: str) -> list[str]: ...
+    def sizes(self, prefix: str) -> dict[str, int]: ...
     def delete(self, key: str) -> None: ...
     def get_with_token(self, key: str) -> tuple[bytes | None, str | None]: ...
     def put_if(self, key: str, data: bytes, token: str | None) -> None: ...
@@ -109,8 +110,21 @@ class LocalStore:
                 keys.append(path.relative_to(self.root).as_posix())
         return sorted(keys)
 
+    def sizes(self, prefix: str) -> dict[str, int]:
+        """Bytes of each key under `prefix` (what the storage metrics add up)."""
+        return {key: self._path(key).stat().st_size for key in self.list(prefix) if self._path(key).is_file()}
+
     def delete(self, key: str) -> None:
-        self._path(key).unlink(missing_ok=True)
+        path = self._path(key)
+        path.unlink(missing_ok=True)
+        # S3 has no folders: drop the ones this leaves empty, so a deleted job or run leaves nothing behind
+        for parent in path.parents:
+            if parent == self.root or self.root not in parent.parents:
+                break
+            try:
+                parent.rmdir()
+            except OSError:
+                break
 
     @contextmanager
     def _lock(self, key: str) -> Iterator[None]:
@@ -223,14 +237,17 @@ class S3Store:
         return True
 
     def list(self, prefix: str) -> list[str]:
+        return sorted(self.sizes(prefix))
+
+    def sizes(self, prefix: str) -> dict[str, int]:
         full = self._key(prefix) + "/" if prefix.strip("/") else (f"{self.prefix}/" if self.prefix else "")
         strip = len(self.prefix) + 1 if self.prefix else 0
-        keys: list[str] = []
+        sizes: dict[str, int] = {}
         with self._errors(prefix or "/"):
             paginator = self._client.get_paginator("list_objects_v2")
             for page in paginator.paginate(Bucket=self.bucket, Prefix=full):
-                keys.extend(obj["Key"][strip:] for obj in page.get("Contents", []))
-        return sorted(keys)
+                sizes.update((obj["Key"][strip:], int(obj.get("Size", 0))) for obj in page.get("Contents", []))
+        return sizes
 
     def delete(self, key: str) -> None:
         with self._errors(key):

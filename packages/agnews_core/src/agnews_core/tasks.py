@@ -17,6 +17,7 @@ def celery_config(
     visibility_timeout_s: int,
     result_expires_s: int,
     result_backend: str | None = None,
+    queue: str | None = None,
 ) -> dict[str, object]:
     """Celery settings every agnews app shares (gateway sender, batch and training workers).
 
@@ -24,8 +25,13 @@ def celery_config(
     so a worker killed mid-job leaves it unacknowledged and Redis hands it out again once the visibility
     timeout passed. Tasks are idempotent (job state checks and a lease in `agnews_core.jobs`), so a second
     delivery cannot run a job twice.
+
+    `queue`: a worker consuming one queue keeps its unacknowledged messages under keys of its own, so each
+    queue's visibility timeout is its own (kombu sweeps one unacked index per key set: with a shared one, the
+    batch worker's sweep would hand a still-running training message out again after the batch timeout).
+    Senders leave it unset: they never hold unacknowledged messages.
     """
-    transport = {
+    transport: dict[str, object] = {
         "visibility_timeout": visibility_timeout_s,
         # kombu sweeps for expired unacked messages every interval * throttle seconds (100 s by default):
         # keep the sweep a fraction of the visibility timeout so a dead worker's job comes back promptly.
@@ -35,6 +41,12 @@ def celery_config(
         "socket_connect_timeout": 5,
         "health_check_interval": 10,
     }
+    if queue is not None:
+        transport.update(
+            unacked_key=f"unacked:{queue}",
+            unacked_index_key=f"unacked_index:{queue}",
+            unacked_mutex_key=f"unacked_mutex:{queue}",
+        )
     return {
         "broker_url": redis_url,
         "result_backend": result_backend or redis_url,

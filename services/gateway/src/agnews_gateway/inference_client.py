@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 import httpx
-from agnews_core.errors import NotReadyError
+from agnews_core.errors import NotReadyError, PromotionRefusedError
 
 from agnews_gateway.errors import UpstreamError
 
@@ -105,6 +105,21 @@ class InferenceClient:
                 log.warning("inference reload answered %s: %s", response.status_code, _detail(response))
         except httpx.HTTPError as exc:
             log.warning("inference reload failed: %s", exc)
+
+    async def check_model(self, version: str, admin_key: str, timeout_s: float) -> None:
+        """Ask inference to load and run `version` without serving it; PromotionRefusedError when it cannot."""
+        url = f"{self.base_url}/v1/models/{version}/check"
+        try:
+            response = await self._client.post(
+                f"/v1/models/{version}/check", headers={"Authorization": f"Bearer {admin_key}"}, timeout=timeout_s
+            )
+        except httpx.HTTPError as exc:
+            raise NotReadyError(
+                f"cannot check that {version} loads: {_unavailable(url, exc)}; the champion is unchanged"
+            ) from None
+        if response.status_code in (409, 422):
+            raise PromotionRefusedError(f"refused: {_detail(response)}; the champion is unchanged")
+        _raise_for(response, url)
 
 
 class SyncInferenceClient:

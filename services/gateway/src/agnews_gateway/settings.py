@@ -24,7 +24,8 @@ class GatewaySettings(RegistrySettings):
     inference_connect_timeout_s: float = 2.0
     inference_retries: int = Field(2, ge=0, le=10, description="extra tries on connection errors only")
     inference_admin_key: SecretStr = SecretStr("")
-    """Key for the inference service's POST /v1/reload after a promotion (empty: rely on its polling)."""
+    """Key for inference's POST /v1/reload and its load check before a promotion (empty: neither)."""
+    promote_check_timeout_s: float = Field(300.0, gt=0, description="how long a promotion waits for the load check")
 
     admin_keys: SecretStr = SecretStr("")
     """Admin Bearer keys (training jobs, promote, rollback, every job): `name=key`, `name=sha256:<hex>` or bare."""
@@ -62,6 +63,13 @@ class GatewaySettings(RegistrySettings):
     job_ttl_s: int = 7 * 24 * 3600
     idempotency_ttl_s: int = 24 * 3600
     job_lease_s: float = Field(60.0, gt=0, description="a killed worker's job is picked up after this long")
+    record_timeout_s: float = Field(600.0, gt=0, description="how long a job's outcome is retried while Redis is down")
+    max_attempts: int = Field(3, ge=1, description="deliveries a job may start before the reaper fails it")
+    reaper_interval_s: float = Field(10.0, gt=0, description="how often the reaper looks for expired leases")
+    retention_interval_s: float = Field(300.0, gt=0, description="how often the reaper deletes expired files")
+    failed_run_ttl_s: int = Field(3 * 24 * 3600, ge=0, description="failed training runs' checkpoints kept this long")
+    reaper_metrics_port: int = 9103
+    reaper_metrics_host: str = "127.0.0.1"
     visibility_timeout_s: int = Field(3600, gt=0, description="must exceed the longest batch job")
     result_expires_s: int = 7 * 24 * 3600
     worker_metrics_port: int = 9102

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from agnews_core.jobs import JobStore, LeaseHeldError, default_job_metrics, run_job
+from agnews_core.jobs import JobStore, default_job_metrics, deliver, run_job
 from agnews_core.tasks import BATCH_CLASSIFY_TASK, BATCH_QUEUE, celery_config
 from celery import Celery, Task
 from celery.signals import worker_ready
@@ -30,6 +30,7 @@ def create_celery_app(settings: GatewaySettings | None = None) -> Celery:
             settings.redis_url,
             visibility_timeout_s=settings.visibility_timeout_s,
             result_expires_s=settings.result_expires_s,
+            queue=BATCH_QUEUE,
         )
     )
     app.conf.update(worker_pool="threads", task_default_queue=BATCH_QUEUE)
@@ -64,6 +65,7 @@ def classify_job(job_id: str, settings: GatewaySettings) -> str:
             ),
             lease_s=settings.job_lease_s,
             metrics=default_job_metrics(),
+            record_timeout_s=settings.record_timeout_s,
         )
     finally:
         client.close()
@@ -73,11 +75,7 @@ def classify_job(job_id: str, settings: GatewaySettings) -> str:
 @celery_app.task(name=BATCH_CLASSIFY_TASK, bind=True, max_retries=None)
 def classify_batch(self: Task, job_id: str) -> str:
     settings: GatewaySettings = self.app.conf.agnews_settings
-    try:
-        return classify_job(job_id, settings)
-    except LeaseHeldError as exc:
-        # Another delivery runs it, or one died holding the lease: look again once the lease could expire.
-        raise self.retry(exc=exc, countdown=settings.job_lease_s) from None
+    return deliver(self, lambda: classify_job(job_id, settings), lease_s=settings.job_lease_s)
 
 
 @worker_ready.connect

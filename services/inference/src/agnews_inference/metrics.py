@@ -22,6 +22,11 @@ class InferenceMetrics:
         )
         self.queue_depth = Gauge("agnews_inference_queue_depth", "Texts waiting for the model.", registry=self.registry)
         self.ready = Gauge("agnews_inference_ready", "1 once a model is loaded and warmed up.", registry=self.registry)
+        self.cache_bytes = Gauge(
+            "agnews_inference_cache_bytes",
+            "Bytes in the local model cache (served version and the previous one).",
+            registry=self.registry,
+        )
         self.model_info = Gauge(
             "agnews_model_info",
             "The model being served (value is always 1).",

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from agnews_core.errors import AgnewsError, ConfigError, InvalidInputError
 from agnews_core.registry import ModelRegistry
 
+from agnews_inference.cache import prune_cache
 from agnews_inference.loader import load_model
 from agnews_inference.metrics import InferenceMetrics
 from agnews_inference.predictor import LoadedModel
@@ -73,6 +74,8 @@ class ModelServer:
                 raise ConfigError(self._broken[1]) from exc
             self.current = loaded  # the atomic switch
             self.metrics.set_model(loaded.version, loaded.kind)
+            held = await asyncio.to_thread(prune_cache, self.settings.cache_dir, (loaded.version, previous))
+            self.metrics.cache_bytes.set(held)
             logger.info("now serving %s (%s, %s)", loaded.version, loaded.kind, loaded.backend)
             return ReloadOutcome(version, previous, changed=True)
 

@@ -4,7 +4,9 @@
 
 `run_pipeline` is what `agnews-train run` and the Celery training task call. Progress is reported as a
 fraction of the whole run; cancellation is honoured between stages and inside training (before anything
-is published, so a cancelled run never leaves a version behind).
+is published, so a cancelled run never leaves a version behind; a cancel that lands while the version uploads
+withdraws it, see publish.py). With a `DurableRun` the training checkpoints and the result also live in the
+artifact store, so a run redelivered to another worker resumes where the last checkpoint left it.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import logging
 import os
 import secrets
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,10 +27,11 @@ from agnews_core.storage import open_store
 from pydantic import BaseModel
 
 from agnews_trainer.config import RunConfig
+from agnews_trainer.durable import DurableRun
 from agnews_trainer.evaluation import classification_metrics, evaluate_model
 from agnews_trainer.ingestion import ingest, load_ingested, read_eval_data
 from agnews_trainer.manifest import git_commit, recording, stage_dir, write_json
-from agnews_trainer.publish import publish_model
+from agnews_trainer.publish import PublishCancelled, publish_model
 from agnews_trainer.transformation import to_model_frame, transform_frames
 from agnews_trainer.types import CancelFn, ProgressFn
 from agnews_trainer.validation import REPORT_NAME, require_valid_labels, validate_frames
@@ -81,6 +85,7 @@ class RunResult(BaseModel):
     seconds: float
     train_seconds: float | None = None
     stopped_reason: str | None = None
+    resumed_from_step: int | None = None
     warnings: int = 0
 
 
@@ -120,8 +125,19 @@ class _Reporter:
             raise PipelineCancelled("training run cancelled; nothing was published")
 
 
-def run_pipeline(cfg: RunConfig, progress: ProgressFn | None = None, cancel: CancelFn | None = None) -> RunResult:
-    """Ingest, validate, transform, train, evaluate and publish (then maybe promote) one model."""
+def run_pipeline(
+    cfg: RunConfig,
+    progress: ProgressFn | None = None,
+    cancel: CancelFn | None = None,
+    *,
+    commit: Callable[[], bool] | None = None,
+    durable: DurableRun | None = None,
+) -> RunResult:
+    """Ingest, validate, transform, train, evaluate and publish (then maybe promote) one model.
+
+    `commit` (the job's point of no return, see publish.py) and `durable` (checkpoints and result in the
+    artifact store) come from the training task; the CLI runs without them.
+    """
     from agnews_trainer.training import train_model
     from agnews_trainer.training.presets import resolve_for_config
 
@@ -140,6 +156,9 @@ def run_pipeline(cfg: RunConfig, progress: ProgressFn | None = None, cancel: Can
         # A redelivered job (same run folder) must not publish a second version: its result stands.
         log.info("run folder %s already holds a finished run; returning its result", run_dir)
         return RunResult.model_validate_json((run_dir / "run.json").read_text())
+    if durable is not None and (done := durable.result()) is not None:
+        log.info("%s already holds this run's result; returning it", durable.prefix)
+        return RunResult.model_validate(done)
     run_dir.mkdir(parents=True, exist_ok=True)
     write_json(run_dir / "run_config.json", cfg.model_dump(mode="json"))
     log.info("run folder %s", run_dir)
@@ -167,8 +186,15 @@ def run_pipeline(cfg: RunConfig, progress: ProgressFn | None = None, cancel: Can
     with recording(stage_dir(run_dir, "training"), "training") as rec:
         rec.params = dataclasses.asdict(train_cfg)
         # model/ is what gets published; the training package keeps its checkpoints beside it (resume).
+        if durable is not None and rank == 0:
+            durable.restore_checkpoint(rec.out_dir / "checkpoints")
         trained = train_model(
-            train_cfg, splits, rec.out_dir / "model", progress=rep.for_stage("training"), cancel=rep.cancelled
+            train_cfg,
+            splits,
+            rec.out_dir / "model",
+            progress=rep.for_stage("training"),
+            cancel=rep.cancelled,
+            on_checkpoint=durable.save_checkpoint if durable is not None and rank == 0 else None,
         )
         rec.summary = {"kind": trained.kind, "base_model": trained.base_model, **trained.stats}
     rep.check_cancel()
@@ -177,7 +203,7 @@ def run_pipeline(cfg: RunConfig, progress: ProgressFn | None = None, cancel: Can
         raise SecondaryProcessDone(f"rank {rank} finished training; rank 0 evaluates and publishes")
 
     version = new_version_id(trained.kind)
-    commit = git_commit()
+    sha = git_commit()
     config_record: dict[str, Any] = {"training": dataclasses.asdict(train_cfg), "data": cfg.data, "seed": cfg.seed}
     rep.stage("evaluation", "evaluating on the test split")
     evaluated = evaluate_model(
@@ -190,7 +216,7 @@ def run_pipeline(cfg: RunConfig, progress: ProgressFn | None = None, cancel: Can
             "kind": trained.kind,
             "preset": cfg.preset,
             "base_model": trained.base_model or resolved.base_model,
-            "git_commit": commit,
+            "git_commit": sha,
             "data_source": cfg.data,
             "content_hash": card.content_hash,
             "config": config_record,
@@ -202,25 +228,29 @@ def run_pipeline(cfg: RunConfig, progress: ProgressFn | None = None, cancel: Can
     rep.check_cancel()
 
     rep.stage("publish", f"publishing {version}")
-    published = publish_model(
-        registry,
-        version=version,
-        kind=trained.kind,
-        preset=cfg.preset,
-        base_model=trained.base_model or resolved.base_model or None,
-        model_dir=trained.model_dir,
-        eval_dir=evaluated.out_dir,
-        metrics=evaluated.metrics,
-        test_data_hash=splits.test_data_hash,
-        train_data_hash=splits.train_data_hash,
-        out_dir=stage_dir(run_dir, "publish"),
-        extra_files=[ingested.out_dir / "data_card.json", run_dir / "validation" / REPORT_NAME],
-        config={**config_record, "train_stats": trained.stats},
-        git_commit=commit,
-        promote=cfg.promote,
-        metric=cfg.promotion_metric,
-        min_delta=cfg.promotion_min_delta,
-    )
+    try:
+        published = publish_model(
+            registry,
+            version=version,
+            kind=trained.kind,
+            preset=cfg.preset,
+            base_model=trained.base_model or resolved.base_model or None,
+            model_dir=trained.model_dir,
+            eval_dir=evaluated.out_dir,
+            metrics=evaluated.metrics,
+            test_data_hash=splits.test_data_hash,
+            train_data_hash=splits.train_data_hash,
+            out_dir=stage_dir(run_dir, "publish"),
+            extra_files=[ingested.out_dir / "data_card.json", run_dir / "validation" / REPORT_NAME],
+            config={**config_record, "train_stats": trained.stats},
+            git_commit=sha,
+            promote=cfg.promote,
+            metric=cfg.promotion_metric,
+            min_delta=cfg.promotion_min_delta,
+            commit=commit,
+        )
+    except PublishCancelled as exc:
+        raise PipelineCancelled(str(exc)) from None
     rep.report("publish", 1.0, f"{version} {'promoted' if published.promoted else 'kept as candidate'}")
 
     result = RunResult(
@@ -242,9 +272,12 @@ def run_pipeline(cfg: RunConfig, progress: ProgressFn | None = None, cancel: Can
         seconds=round(time.perf_counter() - started, 2),
         train_seconds=trained.stats.get("seconds"),
         stopped_reason=trained.stats.get("stopped_reason"),
+        resumed_from_step=trained.stats.get("resumed_from_step"),
         warnings=len(report.warnings),
     )
     write_json(run_dir / "run.json", result.model_dump(mode="json"))
+    if durable is not None:
+        durable.write_result(result.model_dump(mode="json"))
     return result
 
 

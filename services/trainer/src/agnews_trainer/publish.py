@@ -9,10 +9,12 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from agnews_core.errors import AgnewsError
 from agnews_core.registry import ModelManifest, ModelRegistry, PromotionDecision
 
 from agnews_trainer.evaluation import ARTIFACTS
@@ -23,6 +25,10 @@ log = logging.getLogger(__name__)
 
 PACKAGE_DIR = "package"
 REQUIRED_METRICS = ("accuracy", "macro_f1", "per_class", "confusion_matrix")
+
+
+class PublishCancelled(AgnewsError):
+    """The run was cancelled before it could commit; the uploaded version was withdrawn."""
 
 
 @dataclass
@@ -73,8 +79,14 @@ def publish_model(
     promote: bool = True,
     metric: str = "accuracy",
     min_delta: float = 0.0,
+    commit: Callable[[], bool] | None = None,
 ) -> PublishResult:
-    """Publish `model_dir` + evaluation artifacts as `version`; promote it if it beats the champion."""
+    """Publish `model_dir` + evaluation artifacts as `version`; promote it if it beats the champion.
+
+    `commit()` is asked once the version is uploaded, before the alias can move: False (the job was cancelled)
+    withdraws the version and raises PublishCancelled; True means no cancel can land any more. So a
+    cancelled run never moves the champion, and a run that moved it is never reported cancelled.
+    """
     missing = [k for k in REQUIRED_METRICS if k not in metrics]
     if missing:
         raise ValueError(f"metrics lack {', '.join(missing)}: the gateway lists these for every version")
@@ -98,6 +110,9 @@ def publish_model(
         # The staged copy is only links to files the run folder already holds; drop it to save inodes.
         shutil.rmtree(package, ignore_errors=True)
         log.info("published %s to %s", version, registry.uri)
+        if commit is not None and not commit():
+            registry.withdraw(version)
+            raise PublishCancelled(f"training run cancelled while publishing; {version} was withdrawn")
 
         decision: PromotionDecision | None = None
         if promote:

@@ -1,4 +1,9 @@
-"""Running one job inside a worker task: lease with heartbeat, cancel checks, outcome recorded once."""
+"""Running one job inside a worker task: lease with heartbeat, cancel checks, outcome recorded once.
+
+The outcome is what must never be dropped: if Redis blinks as a job ends, recording it is retried (the lease
+heartbeat keeps the job ours meanwhile) until it lands or `record_timeout_s` passes; only then does the task
+give the message back (JobStoreUnavailableError), so Celery never acknowledges an unrecorded outcome.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +13,34 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from typing import Any
+from typing import Any, TypeVar
 
-from agnews_core.errors import JobNotFoundError
+from agnews_core.errors import AgnewsError, JobNotFoundError
 from agnews_core.jobs.metrics import JobMetrics
 from agnews_core.jobs.store import JobCancelledError, JobStore, JobStoreUnavailableError, LeaseHeldError
 from agnews_core.schemas import Job, JobState
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class JobHandedBack(AgnewsError):
+    """Raised by a job's work when its worker is draining (SIGTERM): it saved its state; re-queue the job."""
+
+
+def retry_store(call: Callable[[], T], what: str, timeout_s: float) -> T:
+    """`call()` until Redis answers (backoff up to 5 s); JobStoreUnavailableError after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    delay = 0.25
+    while True:
+        try:
+            return call()
+        except JobStoreUnavailableError as exc:
+            if time.monotonic() + delay > deadline:
+                raise
+            log.warning("could not %s (retrying in %.1fs): %s", what, delay, exc)
+            time.sleep(delay)
+            delay = min(5.0, delay * 2)
 
 
 class JobContext:
@@ -40,6 +65,10 @@ class JobContext:
     def check_cancelled(self) -> None:
         if self.cancelled():
             raise JobCancelledError(f"job {self.job.id} was cancelled")
+
+    def commit(self) -> bool:
+        """Take the point of no return before the result becomes visible; False: cancelled, do not publish."""
+        return retry_store(lambda: self.store.commit(self.job.id), f"commit job {self.job.id}", 60.0)
 
 
 @contextmanager
@@ -76,11 +105,13 @@ def run_job(
     *,
     lease_s: float,
     metrics: JobMetrics | None = None,
+    record_timeout_s: float = 600.0,
 ) -> str:
     """Run `work` for a job once: skip finished jobs, hold the lease, record the outcome. Returns the state.
 
-    Raises LeaseHeldError when another delivery holds the job (the task retries later) and
-    JobStoreUnavailableError when Redis is down (the message stays unacked and comes back).
+    Raises LeaseHeldError when another delivery holds the job (the task retries later), JobHandedBack when
+    the work stopped for a draining worker (the job is queued again), and JobStoreUnavailableError when Redis
+    stayed down (the task hands the message back; the reaper re-queues the job if that fails too).
     """
     try:
         job = store.get(job_id)
@@ -100,16 +131,23 @@ def run_job(
             result = work(ctx)
             if ctx.cancelled():
                 raise JobCancelledError(f"job {job_id} was cancelled")
+        except JobHandedBack as exc:
+            why = str(exc)
+            retry_store(lambda: store.hand_back(job_id, why), f"hand back job {job_id}", record_timeout_s)
+            log.info("job %s handed back: %s", job_id, why)
+            raise
         except JobCancelledError:
-            store.mark_cancelled(job_id)
+            retry_store(lambda: store.mark_cancelled(job_id), f"record job {job_id}", record_timeout_s)
             state = JobState.CANCELLED
             log.info("job %s cancelled", job_id)
         except Exception as exc:
             log.exception("job %s failed", job_id)
-            store.fail(job_id, f"{type(exc).__name__}: {exc}")
+            error = f"{type(exc).__name__}: {exc}"
+            retry_store(lambda: store.fail(job_id, error), f"record job {job_id}", record_timeout_s)
             state = JobState.FAILED
         else:
-            state = JobState.SUCCEEDED if store.succeed(job_id, result) else store.get(job_id).state
+            landed = retry_store(lambda: store.succeed(job_id, result), f"record job {job_id}", record_timeout_s)
+            state = JobState.SUCCEEDED if landed else store.get(job_id).state
         if metrics is not None:
             metrics.total.labels(str(job.type), str(state)).inc()
             metrics.duration.labels(str(job.type), str(state)).observe(time.perf_counter() - start)

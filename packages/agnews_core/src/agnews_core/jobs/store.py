@@ -5,6 +5,11 @@ set indexes jobs by creation time for listing. State changes are Lua scripts tha
 so a redelivered or late task can never move a finished job (a cancelled job stays cancelled, a succeeded
 job is never re-run). A short lease, renewed by a heartbeat while a task works, keeps two deliveries of one
 job from running at once: a worker that was killed loses its lease when it stops renewing it.
+
+Running jobs are also members of one set, so the reaper (agnews_gateway.reaper) finds a job whose lease
+expired without reading every record. A job about to make its result visible (a training run moving the
+champion) first `commit`s: from then on a cancel is refused, and a job cancelled before that never commits,
+so cancel and promotion cannot interleave.
 """
 
 from __future__ import annotations
@@ -34,9 +39,23 @@ redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
 return ARGV[1]
 """
 
+# Keep the running set (KEYS[2]) in step with a job's new state (field pairs from ARGV[first]).
+_TRACK_RUNNING = """
+local function track(first)
+  for i = first, #ARGV - 1, 2 do
+    if ARGV[i] == 'state' then
+      local id = redis.call('HGET', KEYS[1], 'id')
+      if ARGV[i + 1] == 'running' then redis.call('SADD', KEYS[2], id) else redis.call('SREM', KEYS[2], id) end
+    end
+  end
+end
+"""
+
 # Apply field updates only while the job is in one of the allowed states (ARGV[1], comma separated).
 # ARGV[2] == '1' also counts an attempt and keeps the first started_at (ARGV[3]).
-_TRANSITION = """
+_TRANSITION = (
+    _TRACK_RUNNING
+    + """
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state then return -1 end
 for allowed in string.gmatch(ARGV[1], '[^,]+') do
@@ -46,10 +65,49 @@ for allowed in string.gmatch(ARGV[1], '[^,]+') do
       if redis.call('HGET', KEYS[1], 'started_at') == '' then redis.call('HSET', KEYS[1], 'started_at', ARGV[3]) end
     end
     if #ARGV > 3 then redis.call('HSET', KEYS[1], unpack(ARGV, 4)) end
+    track(4)
     return 1
   end
 end
 return 0
+"""
+)
+
+# Cancel a queued or running job, unless it committed (ARGV: finished_at). 1 done, 0 finished, 2 committed.
+_CANCEL = """
+local state = redis.call('HGET', KEYS[1], 'state')
+if not state then return -1 end
+if state ~= 'queued' and state ~= 'running' then return 0 end
+if redis.call('HGET', KEYS[1], 'phase') == 'committed' then return 2 end
+redis.call('HSET', KEYS[1], 'state', 'cancelled', 'cancel', '1', 'finished_at', ARGV[1],
+  'progress_message', 'cancelled')
+redis.call('SREM', KEYS[2], redis.call('HGET', KEYS[1], 'id'))
+return 1
+"""
+
+# A running, uncancelled job takes the point of no return (its result becomes visible next).
+_COMMIT = """
+if redis.call('HGET', KEYS[1], 'state') ~= 'running' or redis.call('HGET', KEYS[1], 'cancel') == '1' then return 0 end
+redis.call('HSET', KEYS[1], 'phase', 'committed')
+return 1
+"""
+
+# A running job whose lease is gone (KEYS[3]): re-queue it (1) or, after ARGV[1] attempts, fail it (2).
+_REAP = """
+local state = redis.call('HGET', KEYS[1], 'state')
+if not state then redis.call('SREM', KEYS[2], ARGV[4]) return -1 end
+if state ~= 'running' then redis.call('SREM', KEYS[2], ARGV[4]) return 0 end
+if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
+redis.call('SREM', KEYS[2], ARGV[4])
+local attempts = tonumber(redis.call('HGET', KEYS[1], 'attempts') or '0')
+if attempts >= tonumber(ARGV[1]) then
+  redis.call('HSET', KEYS[1], 'state', 'failed', 'finished_at', ARGV[2], 'progress_message', 'failed',
+    'error', 'its worker was lost ' .. attempts .. ' times (lease expired each time); gave up after '
+      .. ARGV[1] .. ' attempts')
+  return 2
+end
+redis.call('HSET', KEYS[1], 'state', 'queued', 'phase', '', 'progress_message', ARGV[3])
+return 1
 """
 
 _RENEW = """
@@ -104,6 +162,9 @@ class JobStore:
         self._transition = client.register_script(_TRANSITION)
         self._renew = client.register_script(_RENEW)
         self._release = client.register_script(_RELEASE)
+        self._cancel = client.register_script(_CANCEL)
+        self._commit = client.register_script(_COMMIT)
+        self._reap = client.register_script(_REAP)
         kwargs = client.connection_pool.connection_kwargs
         self.where = f"{kwargs.get('host', kwargs.get('path', '?'))}:{kwargs.get('port', '')}".rstrip(":")
 
@@ -131,6 +192,13 @@ class JobStore:
 
     def _lease_key(self, job_id: str) -> str:
         return f"{self.prefix}:lease:{job_id}"
+
+    @property
+    def _running_key(self) -> str:
+        return f"{self.prefix}:running"
+
+    def _keys(self, job_id: str) -> list[str]:
+        return [self._job_key(job_id), self._running_key]
 
     @contextmanager
     def _redis(self) -> Iterator[None]:
@@ -217,27 +285,15 @@ class JobStore:
 
     def cancel(self, job_id: str) -> Job:
         """Cancel a queued or running job: state cancelled at once, and a flag the running task checks."""
-        now = _now()
         with self._redis():
-            applied = self._transition(
-                keys=[self._job_key(job_id)],
-                args=[
-                    ACTIVE,
-                    "0",
-                    "",
-                    "state",
-                    str(JobState.CANCELLED),
-                    "cancel",
-                    "1",
-                    "finished_at",
-                    now,
-                    "progress_message",
-                    "cancelled",
-                ],
-            )
+            applied = self._cancel(keys=self._keys(job_id), args=[_now()])
         if applied == -1:
             raise JobNotFoundError(f"no job with id {job_id!r} (unknown, or expired)")
         job = self.get(job_id)
+        if applied == 2:
+            raise ConflictError(
+                f"job {job_id} is already publishing its result ({job.progress.message}); it can no longer be cancelled"
+            )
         if applied == 0:
             raise ConflictError(f"job {job_id} already {job.state}; only queued or running jobs can be cancelled")
         return job
@@ -251,8 +307,8 @@ class JobStore:
         """queued/running -> running (a redelivery counts another attempt); False once the job is finished."""
         with self._redis():
             applied = self._transition(
-                keys=[self._job_key(job_id)],
-                args=[ACTIVE, "1", _now(), "state", str(JobState.RUNNING), "progress_message", "started"],
+                keys=self._keys(job_id),
+                args=[ACTIVE, "1", _now(), "state", str(JobState.RUNNING), "phase", "", "progress_message", "started"],
             )
         return bool(applied == 1)
 
@@ -260,7 +316,7 @@ class JobStore:
         fraction = min(1.0, max(0.0, float(fraction)))
         with self._redis():
             self._transition(
-                keys=[self._job_key(job_id)],
+                keys=self._keys(job_id),
                 args=[str(JobState.RUNNING), "0", "", "progress_fraction", repr(fraction), "progress_message", message],
             )
 
@@ -281,8 +337,57 @@ class JobStore:
         else:
             fields += ["progress_message", str(state)]
         with self._redis():
-            applied = self._transition(keys=[self._job_key(job_id)], args=[ACTIVE, "0", "", *fields])
+            applied = self._transition(keys=self._keys(job_id), args=[ACTIVE, "0", "", *fields])
         return bool(applied == 1)
+
+    def commit(self, job_id: str) -> bool:
+        """Take the point of no return (e.g. before moving the champion); False when the job was cancelled."""
+        with self._redis():
+            return bool(self._commit(keys=[self._job_key(job_id)]) == 1)
+
+    def hand_back(self, job_id: str, message: str) -> bool:
+        """running -> queued: a draining worker stopped the job at a checkpoint; another delivery resumes it."""
+        with self._redis():
+            applied = self._transition(
+                keys=self._keys(job_id),
+                args=[
+                    str(JobState.RUNNING),
+                    "0",
+                    "",
+                    "state",
+                    str(JobState.QUEUED),
+                    "phase",
+                    "",
+                    "progress_message",
+                    message,
+                ],
+            )
+        return bool(applied == 1)
+
+    # -- reaper side --------------------------------------------------------------------------------------
+    def running_ids(self) -> tuple[str, ...]:
+        with self._redis():
+            return tuple(sorted(cast(set[str], self.client.smembers(self._running_key))))
+
+    def reap(self, job_id: str, max_attempts: int) -> str:
+        """A running job whose lease expired: "requeued", "failed" (attempts used up), or "alive"/"gone"."""
+        message = f"re-queued: its worker was lost (lease expired); attempt {{n}} of {max_attempts} next"
+        with self._redis():
+            attempts = int(self.client.hget(self._job_key(job_id), "attempts") or 0)
+            got = self._reap(
+                keys=[*self._keys(job_id), self._lease_key(job_id)],
+                args=[max_attempts, _now(), message.format(n=attempts + 1), job_id],
+            )
+        return {1: "requeued", 2: "failed", -1: "gone"}.get(int(got), "alive")
+
+    def exists(self, job_id: str) -> bool:
+        with self._redis():
+            return bool(self.client.exists(self._job_key(job_id)))
+
+    def trim_index(self) -> int:
+        """Drop index entries older than the job TTL (their records expired); returns how many."""
+        with self._redis():
+            return int(self.client.zremrangebyscore(self._index_key, "-inf", time.time() - self.job_ttl_s))
 
     def cancel_requested(self, job_id: str) -> bool:
         with self._redis():
@@ -320,4 +425,5 @@ def _to_job(raw: dict[str, str]) -> Job:
         result=json.loads(raw["result"]) if raw.get("result") else None,
         error=raw.get("error") or None,
         owner=raw.get("owner") or None,
+        attempts=int(raw.get("attempts") or 0),
     )

@@ -65,11 +65,24 @@ async def _tell_inference(inference: InferenceDep, settings: SettingsDep) -> Non
         await inference.reload(key)
 
 
-@router.post("/{version}/promote", response_model=ChampionResponse, responses={404: {"description": "no such version"}})
+@router.post(
+    "/{version}/promote",
+    response_model=ChampionResponse,
+    responses={
+        404: {"description": "no such version"},
+        409: {"description": "inference could not load or run this version; the champion is unchanged"},
+    },
+)
 async def promote_model(
     version: VersionDep, registry: RegistryDep, inference: InferenceDep, settings: SettingsDep, _admin: AdminDep
 ) -> ChampionResponse:
-    """Make a version the champion (the inference service follows the alias)."""
+    """Make a version the champion, once inference loaded and ran it (it then follows the alias)."""
+    await run_in_threadpool(registry.get, version)  # 404 for an unknown version, before any load
+    key = settings.inference_admin_key.get_secret_value()
+    if key:  # without inference's admin key there is no one to ask: the alias moves unchecked (logged)
+        await inference.check_model(version, key, settings.promote_check_timeout_s)
+    else:
+        log.warning("promoting %s without a load check: GATEWAY_INFERENCE_ADMIN_KEY is not set", version)
     alias = await run_in_threadpool(registry.promote, version, "promoted through the gateway")
     log.info("champion is now %s (promoted)", alias.version)
     await _tell_inference(inference, settings)

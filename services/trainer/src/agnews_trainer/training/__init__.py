@@ -9,7 +9,7 @@ importing this package is cheap. Multi-GPU: see runtime.py.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,8 +28,11 @@ def train_model(
     out_dir: Path,
     progress: ProgressFn | None = None,
     cancel: CancelFn | None = None,
+    on_checkpoint: Callable[[Path], None] | None = None,
 ) -> TrainResult:
     """Train the configured model; out_dir receives the model folder, out_dir.parent/"checkpoints" the resumable state.
+
+    `on_checkpoint(folder)` runs after each checkpoint is saved (transformers only; tfidf fits in one go).
 
     Returns even when stopped early (time budget, early stopping, cancel): `stats["stopped_reason"]` says why,
     and the saved weights are the best seen on validation.
@@ -42,7 +45,7 @@ def train_model(
         return train_tfidf(config, splits, out_dir, progress, cancel)
     from .loop import train_transformer
 
-    return train_transformer(config, splits, out_dir, resolved, progress, cancel)
+    return train_transformer(config, splits, out_dir, resolved, progress, cancel, on_checkpoint=on_checkpoint)
 
 
 def predict_proba(model_dir: Path, kind: ModelKind, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:

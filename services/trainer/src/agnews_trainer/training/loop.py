@@ -38,6 +38,8 @@ MEGA_BATCHES = 50  # batches per length-sorting window: large enough for tight b
 
 MarkFn = Callable[[Any, float, dict[str, Any]], None]
 StepFn = Callable[[int, int], None]
+CheckpointFn = Callable[[Path], None]
+"""Called with the checkpoint folder after each local save (e.g. to copy it to durable storage)."""
 
 
 @dataclass
@@ -105,9 +107,11 @@ class _Run:
         progress: ProgressFn | None,
         cancel: CancelFn | None,
         hooks: BenchHooks | None,
+        on_checkpoint: CheckpointFn | None = None,
     ) -> None:
         self.cfg, self.splits, self.out_dir, self.resolved = config, splits, Path(out_dir), resolved
         self.progress_fn, self.cancel_fn, self.hooks = progress, cancel, hooks
+        self.on_checkpoint = on_checkpoint
         self.work_dir = self.out_dir.parent / "checkpoints"
         self.acc = make_accelerator(config)
         self.main = bool(self.acc.is_main_process)
@@ -260,9 +264,11 @@ class _Run:
     def _checkpoint(self) -> None:
         self.state.train_seconds = self.clock.seconds()
         if self.main:
-            save_checkpoint(
+            folder = save_checkpoint(
                 self.work_dir, self.state, self.unwrapped.state_dict(), self.optimizer.state_dict(), self.best
             )
+            if self.on_checkpoint is not None:
+                self.on_checkpoint(folder)
         self.acc.wait_for_everyone()
         self.last_checkpoint_s = self.clock.seconds()
 
@@ -419,10 +425,11 @@ def train_transformer(
     progress: ProgressFn | None = None,
     cancel: CancelFn | None = None,
     hooks: BenchHooks | None = None,
+    on_checkpoint: CheckpointFn | None = None,
 ) -> TrainResult:
     """Fine-tune the resolved encoder on splits.train, early-stopping on splits.validation; save to out_dir."""
     wall0 = time.perf_counter()
-    run = _Run(config, splits, out_dir, resolved, progress, cancel, hooks)
+    run = _Run(config, splits, out_dir, resolved, progress, cancel, hooks, on_checkpoint)
     try:
         run.prepare()
         reason = run.train()
