@@ -177,6 +177,7 @@ def test_work_of_a_client_that_hung_up_is_dropped(start) -> None:
             while served.metric("agnews_http_requests_total", GONE_SERIES) < 1:  # the route saw the hang-up
                 assert time.monotonic() < deadline, "the hang-up was never noticed"
                 await asyncio.sleep(0.02)
+            assert served.app.state.batcher.depth == 0  # its work stopped counting towards admission at once
             served.predictor.gate.set()
             return await held
 

@@ -53,7 +53,8 @@ class _Pending:
     loop: asyncio.AbstractEventLoop
     deadline: float
     enqueued: float = field(default_factory=time.perf_counter)
-    abandoned: bool = False  # the caller stopped waiting (client gone): skip it
+    abandoned: bool = False  # the caller stopped waiting (client gone) while it was queued: skip it
+    taken: bool = False  # off the queue (running or dropped)
 
 
 class MicroBatcher:
@@ -127,7 +128,12 @@ class MicroBatcher:
         try:
             return await pending.future
         except asyncio.CancelledError:  # the client went away: the inference thread will skip this request
-            pending.abandoned = True
+            with self._cond:
+                if not pending.taken:  # its work no longer counts towards admission
+                    pending.abandoned = True
+                    self._queued_texts -= len(texts)
+                    self._queued_cost -= pending.cost
+                    self._metrics.queue_depth.set(self._queued_texts)
             raise
 
     def _admit(self, n_texts: int) -> None:
@@ -189,8 +195,10 @@ class MicroBatcher:
 
     def _dequeue(self, item: _Pending) -> None:
         self._queue.popleft()
-        self._queued_texts -= len(item.texts)
-        self._queued_cost -= item.cost
+        item.taken = True
+        if not item.abandoned:  # an abandoned request was uncounted when its caller left
+            self._queued_texts -= len(item.texts)
+            self._queued_cost -= item.cost
 
     def _drop(self, item: _Pending, reason: str, now: float) -> None:
         self._metrics.dropped.labels(reason).inc()
