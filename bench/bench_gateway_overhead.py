@@ -4,7 +4,8 @@
 process and one after another, each thing the gateway does on top of the forward: parsing + validating the
 body (pydantic), re-encoding it (model_dump_json), a sync dependency's hop to the thread pool (FastAPI runs
 `def` dependencies there), the rate limiter's Redis round trip (INCR + EXPIRE pipeline), and the HTTP hop to
-inference with the gateway's httpx client (against a server answering fixed bytes, so no model time).
+inference with httpx (the gateway's client before) and aiohttp (its client now), against a server answering
+fixed bytes in another process, so no model time.
 
     .venv/bin/python bench/bench_gateway_overhead.py [--n 2000] [--redis redis://127.0.0.1:6379/0]
 
@@ -16,8 +17,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import socket
 import statistics
-import threading
+import subprocess
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -55,26 +58,34 @@ async def amedian_us(fn: Callable[[], Awaitable[object]], n: int) -> float:
     return round(statistics.median(samples) * 1e6, 1)
 
 
-def fixed_answer_server() -> tuple[Any, str]:
-    """A uvicorn server answering ANSWER to any request: the HTTP hop without any model work."""
-    import uvicorn
+async def _fixed_answer_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    if scope["type"] != "http":
+        return
+    while (await receive()).get("more_body"):
+        pass
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(ANSWER)).encode())]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": ANSWER})
+
+
+def fixed_answer_server() -> tuple[subprocess.Popen[bytes], str]:
+    """A uvicorn process answering ANSWER to any request: the HTTP hop without any model work (a separate
+    process, as inference is: in-process it would share our GIL and measure that instead)."""
     from stack import free_port
 
-    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            return
-        while (await receive()).get("more_body"):
-            pass
-        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(ANSWER)).encode())]
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        await send({"type": "http.response.body", "body": ANSWER})
-
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    threading.Thread(target=server.run, daemon=True).start()
-    while not server.started:
-        time.sleep(0.02)
-    return server, f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen([sys.executable, __file__, "--serve", str(port)])
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return proc, url
+        except OSError:
+            if time.monotonic() > deadline:
+                proc.kill()
+                raise
+            time.sleep(0.05)
 
 
 async def hops(url: str, n: int, redis_url: str) -> dict[str, float | None]:
@@ -89,6 +100,17 @@ async def hops(url: str, n: int, redis_url: str) -> dict[str, float | None]:
         figures["httpx_post_fixed_answer_us"] = await amedian_us(
             lambda: client.post("/v1/classify", content=body, headers={"content-type": "application/json"}), n
         )
+    import aiohttp
+
+    async with aiohttp.ClientSession() as session:
+
+        async def aio_post() -> None:
+            async with session.post(url + "/v1/classify", data=body, headers=json_type) as response:
+                await response.read()
+
+        json_type = {"Content-Type": "application/json"}
+        await aio_post()
+        figures["aiohttp_post_fixed_answer_us"] = await amedian_us(aio_post, n)
     reader, writer = await asyncio.open_connection(*url.removeprefix("http://").split(":"))
     raw = b"POST /v1/classify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: "
     raw += str(len(body)).encode() + b"\r\n\r\n" + body
@@ -120,13 +142,18 @@ async def hops(url: str, n: int, redis_url: str) -> dict[str, float | None]:
 
 
 def main() -> None:
-    import sys
     from pathlib import Path
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=2000, help="repetitions per piece (median taken)")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/0")
+    parser.add_argument("--serve", type=int, default=0, help=argparse.SUPPRESS)  # the fixed-answer child
     args = parser.parse_args()
+    if args.serve:
+        import uvicorn
+
+        uvicorn.run(_fixed_answer_app, host="127.0.0.1", port=args.serve, log_level="warning")
+        return
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
     from agnews_core.schemas import ClassifyRequest
 
@@ -140,10 +167,14 @@ def main() -> None:
     try:
         figures |= asyncio.run(hops(url, args.n, args.redis))
     finally:
-        server.should_exit = True
+        server.terminate()
+        server.wait(10)
     if figures["httpx_post_fixed_answer_us"] and figures["raw_socket_post_fixed_answer_us"]:
         figures["httpx_client_cost_us"] = round(
             figures["httpx_post_fixed_answer_us"] - figures["raw_socket_post_fixed_answer_us"], 1
+        )
+        figures["aiohttp_client_cost_us"] = round(
+            (figures["aiohttp_post_fixed_answer_us"] or 0) - figures["raw_socket_post_fixed_answer_us"], 1
         )
     width = max(map(len, figures))
     for name, value in figures.items():

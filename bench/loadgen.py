@@ -109,10 +109,9 @@ def closed_loop(
     url: str, bodies: list[bytes], concurrency: int, seconds: float, *, honor_retry_after: bool = False
 ) -> dict[str, float | int]:
     """`concurrency` connections each sending the next body as soon as the previous answer arrived."""
+    work = _run(url, bodies, concurrency, seconds, honor_retry_after)
     try:
         import uvloop
-
-        runner = uvloop.run
     except ImportError:  # pragma: no cover - uvicorn[standard] brings uvloop
-        runner = asyncio.run
-    return dict(runner(_run(url, bodies, concurrency, seconds, honor_retry_after)))
+        return asyncio.run(work)
+    return uvloop.run(work)
