@@ -228,6 +228,54 @@ def ml_dashboard() -> dict[str, Any]:
                 w=8,
             ),
             panel(
+                "Load shed: requests refused with 429, by reason",
+                [(f"sum by (reason) (rate(agnews_inference_shed_total{{{NS}}}[{RI}]))", "{{reason}}")],
+                unit="reqps",
+                w=8,
+                stack=True,
+                description="Admission control: queue_full (INFERENCE_MAX_QUEUE texts waiting), over_capacity "
+                "(queued work longer than INFERENCE_MAX_QUEUE_DELAY_MS). Answered quickly with Retry-After.",
+            ),
+            panel(
+                "Dropped before computing, and requests failed by their own input",
+                [
+                    (f"sum by (reason) (rate(agnews_inference_dropped_total{{{NS}}}[{RI}]))", "dropped: {{reason}}"),
+                    (f"sum(rate(agnews_inference_failed_requests_total{{{NS}}}[{RI}]))", "failed alone (422)"),
+                ],
+                unit="reqps",
+                w=8,
+                description="deadline: waited past INFERENCE_DEADLINE_MS (429); client_gone: the caller hung up. "
+                "A batch that raises is retried request by request: only the culprit fails.",
+            ),
+            panel(
+                "Queue wait p50 / p99",
+                [
+                    (
+                        f"histogram_quantile(0.5, sum by (le) "
+                        f"(rate(agnews_inference_queue_wait_seconds_bucket{{{NS}}}[{RI}])))",
+                        "wait p50",
+                    ),
+                    (
+                        f"histogram_quantile(0.99, sum by (le) "
+                        f"(rate(agnews_inference_queue_wait_seconds_bucket{{{NS}}}[{RI}])))",
+                        "wait p99",
+                    ),
+                ],
+                unit="s",
+                w=8,
+            ),
+            panel(
+                "Tokens per forward pass (mean, budget INFERENCE_TOKEN_BUDGET)",
+                [
+                    (
+                        f"sum(rate(agnews_inference_batch_tokens_sum{{{NS}}}[{RI}]))"
+                        f" / sum(rate(agnews_inference_batch_tokens_count{{{NS}}}[{RI}]))",
+                        "tokens per pass",
+                    )
+                ],
+                w=8,
+            ),
+            panel(
                 "Predictions per label",
                 [(f"sum by (label) (rate(agnews_predictions_total{{{NS}}}[{RI}]))", "{{label}}")],
                 unit="ops",

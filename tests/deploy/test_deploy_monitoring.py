@@ -148,6 +148,8 @@ def test_dashboards_are_generated_and_cover_the_topics() -> None:
         "latency": "agnews_http_request_duration_seconds_bucket",
         "batch size": "agnews_inference_batch_size_bucket",
         "queue depth": "agnews_inference_queue_depth",
+        "shed requests": "agnews_inference_shed_total",
+        "deadline drops": "agnews_inference_dropped_total",
         "predictions per label": "agnews_predictions_total",
         "jobs by state": "agnews_jobs_total",
         "job duration": "agnews_job_duration_seconds_bucket",

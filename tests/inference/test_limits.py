@@ -85,7 +85,7 @@ class _Slow:
 
 def test_full_queue_is_429_with_retry_after(make_registry_with_champion, make_settings) -> None:
     registry, _ = make_registry_with_champion("tfidf")
-    app = create_app(make_settings(registry.uri, max_queue=2, max_batch_size=1, max_wait_ms=0))
+    app = create_app(make_settings(registry.uri, max_queue=2, max_batch_size=1))
     with serve(app) as base:
         server = app.state.model_server
         server.current = dataclasses.replace(server.current, predictor=_Slow(server.current.predictor, 0.5))

@@ -13,6 +13,7 @@ import joblib
 import numpy as np
 import pytest
 from agnews_core.errors import ConfigError, OverloadedError
+from agnews_inference.batch_policy import BatchPolicy
 from agnews_inference.batcher import MicroBatcher
 from agnews_inference.metrics import InferenceMetrics
 from agnews_inference.predictor import LoadedModel, read_label_names
@@ -91,9 +92,8 @@ def _model(predictor) -> LoadedModel:
 @pytest.mark.parametrize("workers", [1, 2])
 def test_concurrent_requests_share_batches_and_keep_their_own_rows(workers: int) -> None:
     predictor = _Counting(0.05)
-    batcher = MicroBatcher(
-        lambda: _model(predictor), InferenceMetrics(), max_batch_size=8, max_wait_ms=5, max_queue=100, workers=workers
-    )
+    policy = BatchPolicy(max_batch_size=8, max_queue=100)
+    batcher = MicroBatcher(lambda: _model(predictor), InferenceMetrics(), policy, workers=workers)
     batcher.start()
 
     async def go():
@@ -110,7 +110,7 @@ def test_concurrent_requests_share_batches_and_keep_their_own_rows(workers: int)
 
 def test_queue_bound_raises_overloaded_with_retry_after() -> None:
     predictor = _Counting(0.3)
-    batcher = MicroBatcher(lambda: _model(predictor), InferenceMetrics(), max_batch_size=1, max_wait_ms=0, max_queue=3)
+    batcher = MicroBatcher(lambda: _model(predictor), InferenceMetrics(), BatchPolicy(max_batch_size=1, max_queue=3))
     batcher.start()
 
     async def go():

@@ -30,14 +30,7 @@ def create_app(settings: InferenceSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         server = ModelServer(settings, app_metrics)
-        batcher = MicroBatcher(
-            lambda: server.current,
-            app_metrics,
-            max_batch_size=settings.max_batch_size,
-            max_wait_ms=settings.max_wait_ms,
-            max_queue=settings.max_queue,
-            workers=settings.workers,
-        )
+        batcher = MicroBatcher(lambda: server.current, app_metrics, settings.batch_policy(), workers=settings.workers)
         app.state.model_server, app.state.batcher = server, batcher
         batcher.start()
         follower = asyncio.create_task(server.follow(), name="follow-champion")

@@ -1,15 +1,20 @@
-"""Dynamic micro-batching: concurrent requests share forward passes on one inference thread.
+"""Micro-batching for the tail: FIFO, no timer, a token budget per pass, deadlines, admission control.
 
-Requests enqueue their texts and await a future. The inference thread takes the oldest request, then every
-request already waiting (up to max_batch_size texts), waits at most max_wait_ms for more if the batch is
-still short, and runs the model once. While it computes, new requests pile up and form the next batch, so
-under load batches fill by themselves. The wait applies only when the previous batch had company, so a lone
-client (concurrency 1) never pays it.
+Requests enqueue their texts and await a future. The inference thread takes the oldest request and every
+request queued behind it, in order, until the next one would overflow the pass's token budget
+(INFERENCE_TOKEN_BUDGET, estimated tokens) or text cap (INFERENCE_MAX_BATCH_SIZE); it never skips ahead, so no
+request waits behind one that arrived after it. It does not wait for company by default (MAX_WAIT_MS=0): on
+this CPU a forward pass costs about the same per token at batch 4 as at 32 (bench/bench_inference_backends.py),
+so waiting to fill a batch only adds latency, and under load the queue fills by itself while a pass runs.
 
-One thread runs the model by default: on a small CPU, concurrent forward passes that each use every core only
-fight over them. INFERENCE_WORKERS=N runs N batch threads instead (pair it with INTRA_OP_THREADS = cores / N),
-which trades per-pass parallelism for passes side by side. Whole requests go into a batch, and the model is
-read once per batch, so every text of a request is answered by the same model version even during a swap.
+Work that can no longer help anyone is dropped before it is computed: a request whose deadline passed while
+queued (INFERENCE_DEADLINE_MS; answered 429) or whose client hung up. Admission control refuses a request up
+front (429 + Retry-After, in microseconds) when the queued work would already take longer than
+INFERENCE_MAX_QUEUE_DELAY_MS at the measured speed, so past capacity latency stays flat and the excess is shed.
+
+A pass that raises is retried request by request, so one bad input fails only its own request (422), never its
+batch-mates. One thread runs the model by default (a pass uses every core); INFERENCE_WORKERS=N runs N. The
+model is read once per batch, so every text of a request is answered by one model version even during a swap.
 """
 
 from __future__ import annotations
@@ -27,51 +32,54 @@ from dataclasses import dataclass, field
 import numpy as np
 from agnews_core.errors import InvalidInputError, NotReadyError, OverloadedError
 
+from agnews_inference.batch_policy import BatchPolicy
 from agnews_inference.metrics import InferenceMetrics
 from agnews_inference.predictor import LoadedModel
 
 logger = logging.getLogger(__name__)
 
 
-@dataclass
+@dataclass(frozen=True)
 class BatchResult:
     model: LoadedModel
     probs: np.ndarray
 
 
-@dataclass
+@dataclass(eq=False)
 class _Pending:
     texts: Sequence[str]
+    cost: int
     future: asyncio.Future[BatchResult]
     loop: asyncio.AbstractEventLoop
+    deadline: float
     enqueued: float = field(default_factory=time.perf_counter)
+    abandoned: bool = False  # the caller stopped waiting (client gone) while it was queued: skip it
+    taken: bool = False  # off the queue (running or dropped)
 
 
 class MicroBatcher:
-    """A bounded queue of requests in front of a single inference thread."""
+    """A bounded FIFO of requests in front of the inference thread(s)."""
 
     def __init__(
         self,
         current_model: Callable[[], LoadedModel | None],
         metrics: InferenceMetrics,
+        policy: BatchPolicy,
         *,
-        max_batch_size: int,
-        max_wait_ms: float,
-        max_queue: int,
         workers: int = 1,
     ) -> None:
         self._current_model = current_model
         self._metrics = metrics
-        self.max_batch_size = max_batch_size
-        self.max_wait_s = max_wait_ms / 1000
-        self.max_queue = max_queue
+        self.policy = policy
+        self.workers = workers
         self._queue: deque[_Pending] = deque()
         self._queued_texts = 0
+        self._queued_cost = 0
+        self._running_cost = 0
         self._cond = threading.Condition()
         self._stopping = False
-        self.workers = workers
         self._threads: list[threading.Thread] = []
-        self._texts_per_s = 100.0  # running estimate, only used for Retry-After
+        self._tokens_per_s: float | None = None  # measured on full passes; no delay-based shedding before one ran
         self._last_batch_requests = 0
 
     # -- event loop side ----------------------------------------------------------------------------------
@@ -92,59 +100,125 @@ class MicroBatcher:
     def depth(self) -> int:
         return self._queued_texts
 
+    def expected_wait_s(self) -> float:
+        """How long a request arriving now would queue before its pass starts, at the measured speed."""
+        if not self._tokens_per_s:
+            return 0.0
+        return (self._queued_cost + self._running_cost) / (self._tokens_per_s * self.workers)
+
     async def submit(self, texts: Sequence[str]) -> BatchResult:
-        """Probabilities for `texts` from one model version; OverloadedError when the queue is full."""
+        """Probabilities for `texts` from one model version.
+
+        OverloadedError (429) when admission refuses it or its deadline passes in the queue; NotReadyError
+        (503) before a model is loaded; InvalidInputError (422) when the model fails on this request's input.
+        """
         if self._current_model() is None:
             raise NotReadyError("no model loaded yet; see /readyz")
+        policy = self.policy
         loop = asyncio.get_running_loop()
-        pending = _Pending(texts, loop.create_future(), loop)
+        now = time.perf_counter()
+        pending = _Pending(texts, policy.cost(texts), loop.create_future(), loop, now + policy.deadline_ms / 1000)
         with self._cond:
-            if self._queued_texts + len(texts) > self.max_queue and self._queue:
-                wait = self._queued_texts / max(self._texts_per_s, 1.0)
-                raise OverloadedError(
-                    f"inference queue is full ({self._queued_texts} texts waiting, limit {self.max_queue}); "
-                    "retry later",
-                    retry_after_s=min(30.0, max(1.0, math.ceil(wait))),
-                )
+            self._admit(len(texts))
             self._queue.append(pending)
             self._queued_texts += len(texts)
+            self._queued_cost += pending.cost
             self._metrics.queue_depth.set(self._queued_texts)
             self._cond.notify()
-        # The thread resolves the future even if this request is cancelled (client gone): nothing leaks.
-        return await pending.future
+        try:
+            return await pending.future
+        except asyncio.CancelledError:  # the client went away: the inference thread will skip this request
+            with self._cond:
+                if not pending.taken:  # its work no longer counts towards admission
+                    pending.abandoned = True
+                    self._queued_texts -= len(texts)
+                    self._queued_cost -= pending.cost
+                    self._metrics.queue_depth.set(self._queued_texts)
+            raise
+
+    def _admit(self, n_texts: int) -> None:
+        """Raise OverloadedError when this request should be shed. Called with the lock held."""
+        if not self._queue:
+            return  # an idle server takes anything (a big request is then cut into passes by the predictor)
+        policy = self.policy
+        wait = self.expected_wait_s()
+        if self._queued_texts + n_texts > policy.max_queue:
+            reason = f"inference queue is full ({self._queued_texts} texts waiting, limit {policy.max_queue})"
+            self._shed("queue_full", reason, wait)
+        if wait * 1000 > policy.max_queue_delay_ms:
+            reason = (
+                f"inference is at capacity: queued work would take {wait * 1000:.0f} ms, "
+                f"the limit is {policy.max_queue_delay_ms:.0f} ms (INFERENCE_MAX_QUEUE_DELAY_MS)"
+            )
+            self._shed("over_capacity", reason, wait)
+
+    def _shed(self, reason: str, detail: str, wait_s: float) -> None:
+        self._metrics.shed.labels(reason).inc()
+        raise OverloadedError(f"{detail}; retry later", retry_after_s=min(30.0, max(1.0, math.ceil(wait_s))))
 
     # -- inference thread ---------------------------------------------------------------------------------
     def _take_batch(self) -> list[_Pending] | None:
+        """The next batch in arrival order, within the token budget; drops dead requests on the way."""
+        policy = self.policy
         with self._cond:
-            while not self._queue and not self._stopping:
-                self._cond.wait()
-            if self._stopping:
-                return None
-            batch = [self._queue.popleft()]
-            size = len(batch[0].texts)
-            # Wait for company only when there was company last time: a lone client (c=1) never pays max_wait.
-            wait_s = self.max_wait_s if self._last_batch_requests > 1 or self._queue else 0.0
-            deadline = time.perf_counter() + wait_s
-            while size < self.max_batch_size:
-                if self._queue:
-                    if size + len(self._queue[0].texts) > self.max_batch_size:
+            batch: list[_Pending] = []
+            cost = texts = 0
+            wait_until: float | None = None
+            while True:
+                if self._stopping:
+                    return None
+                now = time.perf_counter()
+                while self._queue:
+                    head = self._queue[0]
+                    if head.abandoned or head.deadline < now:
+                        self._dequeue(head)
+                        self._drop(head, "client_gone" if head.abandoned else "deadline", now)
+                        continue
+                    fits = cost + head.cost <= policy.token_budget and texts + len(head.texts) <= policy.max_batch_size
+                    if batch and not fits:
                         break
-                    item = self._queue.popleft()
-                    batch.append(item)
-                    size += len(item.texts)
-                    continue
-                remaining = deadline - time.perf_counter()
-                if remaining <= 0 or self._stopping:
+                    self._dequeue(head)
+                    batch.append(head)
+                    cost += head.cost
+                    texts += len(head.texts)
+                if batch and (self._queue or policy.max_wait_ms <= 0 or self._last_batch_requests <= 1):
+                    break  # full, or no timer: run what is here now
+                if batch and wait_until is None:
+                    wait_until = now + policy.max_wait_ms / 1000
+                if batch and wait_until is not None and now >= wait_until:
                     break
-                self._cond.wait(remaining)
-            self._queued_texts -= size
+                self._cond.wait(None if wait_until is None else wait_until - now)
+            self._running_cost += cost
             self._last_batch_requests = len(batch)
             self._metrics.queue_depth.set(self._queued_texts)
             return batch
 
+    def _dequeue(self, item: _Pending) -> None:
+        self._queue.popleft()
+        item.taken = True
+        if not item.abandoned:  # an abandoned request was uncounted when its caller left
+            self._queued_texts -= len(item.texts)
+            self._queued_cost -= item.cost
+
+    def _drop(self, item: _Pending, reason: str, now: float) -> None:
+        self._metrics.dropped.labels(reason).inc()
+        if reason == "deadline":
+            waited = (now - item.enqueued) * 1000
+            error = OverloadedError(
+                f"dropped unanswered: waited {waited:.0f} ms in the inference queue, past its deadline of "
+                f"{self.policy.deadline_ms:.0f} ms (INFERENCE_DEADLINE_MS); retry later",
+                retry_after_s=1.0,
+            )
+            _resolve(item, error=error)
+
     def _run(self) -> None:
         while (batch := self._take_batch()) is not None:
-            self._process(batch)
+            cost = sum(item.cost for item in batch)
+            try:
+                self._process(batch)
+            finally:
+                with self._cond:
+                    self._running_cost -= cost
         with self._cond:  # stopping: fail whatever is left rather than leave callers hanging
             leftovers, self._queue = list(self._queue), deque()
         for item in leftovers:
@@ -156,40 +230,38 @@ class MicroBatcher:
             for item in batch:
                 _resolve(item, error=NotReadyError("no model loaded yet; see /readyz"))
             return
+        now = time.perf_counter()
+        for item in batch:
+            self._metrics.queue_wait.observe(now - item.enqueued)
+        self._metrics.batch_size.observe(sum(len(item.texts) for item in batch))
+        self._metrics.batch_tokens.observe(sum(item.cost for item in batch))
+        self._predict(model, batch)
+
+    def _predict(self, model: LoadedModel, batch: list[_Pending]) -> None:
         texts = [t for item in batch for t in item.texts]
         started = time.perf_counter()
         try:
             probs = model.predictor.predict_proba(texts)
         except Exception as exc:
-            logger.exception("inference failed on a batch of %d texts", len(texts))
-            self._isolate(model, batch, exc)
+            if len(batch) > 1:  # isolate the culprit: every other request of the batch is still answered
+                logger.warning("a batch of %d requests failed (%s); retrying them one by one", len(batch), exc)
+                for item in batch:
+                    self._predict(model, [item])
+                return
+            logger.exception("inference failed on a request of %d texts", len(texts))
+            self._metrics.failed_requests.inc()
+            detail = f"the model could not classify this input ({type(exc).__name__}: {exc})"[:500]
+            _resolve(batch[0], error=InvalidInputError(detail))
             return
-        elapsed = time.perf_counter() - started
-        self._texts_per_s = 0.8 * self._texts_per_s + 0.2 * len(texts) / max(elapsed, 1e-6)
-        self._metrics.batch_size.observe(len(texts))
+        cost = sum(item.cost for item in batch)
+        if cost >= self.policy.token_budget // 2:  # small passes are mostly fixed cost: they would underestimate
+            speed = cost / max(time.perf_counter() - started, 1e-6)
+            self._tokens_per_s = speed if self._tokens_per_s is None else 0.8 * self._tokens_per_s + 0.2 * speed
         offset = 0
         for item in batch:
             n = len(item.texts)
             _resolve(item, result=BatchResult(model, probs[offset : offset + n]))
             offset += n
-
-    def _isolate(self, model: LoadedModel, batch: list[_Pending], exc: Exception) -> None:
-        """One bad request must not fail the others batched with it: run each alone, fail only those
-        that fail alone (issue 8: per-item isolation; costs one extra pass, only on this error path)."""
-        if len(batch) == 1:
-            _resolve(batch[0], error=InvalidInputError(f"this request could not be classified: {type(exc).__name__}"))
-            return
-        for item in batch:
-            self._process_alone(model, item)
-
-    def _process_alone(self, model: LoadedModel, item: _Pending) -> None:
-        try:
-            probs = model.predictor.predict_proba(item.texts)
-        except Exception as exc:
-            logger.warning("a request of %d texts fails on its own: %s", len(item.texts), exc)
-            _resolve(item, error=InvalidInputError(f"this request could not be classified: {type(exc).__name__}"))
-            return
-        _resolve(item, result=BatchResult(model, probs))
 
 
 def _resolve(item: _Pending, result: BatchResult | None = None, error: BaseException | None = None) -> None:

@@ -11,6 +11,8 @@ from agnews_core.settings import RegistrySettings
 from pydantic import Field, field_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
+from agnews_inference.batch_policy import BatchPolicy
+
 Backend = Literal["auto", "onnx-int8", "onnx", "torch"]
 
 
@@ -37,17 +39,40 @@ class InferenceSettings(RegistrySettings):
         description="local copies of S3 models and compiled ONNX files (versions are immutable, so never stale)",
     )
 
-    max_batch_size: int = Field(32, ge=1, le=1024, description="texts per forward pass")
-    max_wait_ms: float = Field(2.0, ge=0, le=1000, description="how long a batch waits for company once started")
+    max_batch_size: int = Field(32, ge=1, le=1024, description="most texts per forward pass")
+    token_budget: int = Field(
+        1024, ge=16, description="most (estimated) tokens per forward pass: batches are capped by work, not count"
+    )
+    max_wait_ms: float = Field(
+        0.0, ge=0, le=1000, description="how long a batch waits for company; 0 (measured best): run what is queued"
+    )
     max_items: int = Field(256, ge=1, description="texts or articles per request")
     max_chars: int = Field(2000, ge=16, description="model input longer than this is truncated (see README)")
     max_queue: int = Field(1024, ge=1, description="texts waiting for the model before requests get 429")
+    max_queue_delay_ms: float = Field(
+        300.0, gt=0, description="admission: 429 + Retry-After when queued work would take longer than this"
+    )
+    deadline_ms: float = Field(
+        1000.0, gt=0, description="a request still queued this long after arriving is dropped (429), not computed"
+    )
     max_body_bytes: int = Field(1 << 20, ge=1024, description="request bodies above this get 413")
 
     backend: Backend = Field("auto", description="transformers runtime: auto = onnx-int8, falling back to onnx, torch")
     max_length: int | None = Field(None, ge=8, le=4096, description="tokens per text; default: the model's training")
     intra_op_threads: int = Field(default_factory=cpu_count, ge=1, description="threads of one forward pass")
     workers: int = Field(1, ge=1, le=64, description="inference threads taking batches (see batcher.py)")
+
+    def batch_policy(self, max_tokens_per_text: int = 128) -> BatchPolicy:
+        """The batcher's knobs, from these settings."""
+        return BatchPolicy(
+            token_budget=self.token_budget,
+            max_batch_size=self.max_batch_size,
+            max_wait_ms=self.max_wait_ms,
+            max_queue=self.max_queue,
+            max_queue_delay_ms=self.max_queue_delay_ms,
+            deadline_ms=self.deadline_ms,
+            max_tokens_per_text=self.max_length or max_tokens_per_text,
+        )
 
     @field_validator("admin_keys", mode="before")
     @classmethod

@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 
 from agnews_core.errors import PayloadTooLargeError
 from agnews_core.schemas import ClassifyRequest, ClassifyResponse, Prediction
-from fastapi import APIRouter
+from fastapi import APIRouter, Request, Response
 
-from agnews_inference.batcher import BatchResult
+from agnews_inference.batcher import BatchResult, MicroBatcher
 from agnews_inference.deps import BatcherDep, MetricsDep, SettingsDep
+from agnews_inference.metrics import InferenceMetrics
 
 router = APIRouter(prefix="/v1", tags=["classify"])
+
+CLIENT_GONE = 499  # nginx's "client closed request": nobody reads it, but the access log and metrics do
 
 
 @router.post("/classify", response_model=ClassifyResponse)
 async def create_classification(
-    body: ClassifyRequest, settings: SettingsDep, batcher: BatcherDep, metrics: MetricsDep
-) -> ClassifyResponse:
+    body: ClassifyRequest, request: Request, settings: SettingsDep, batcher: BatcherDep, metrics: MetricsDep
+) -> ClassifyResponse | Response:
     """Classify up to INFERENCE_MAX_ITEMS texts or articles (model input longer than INFERENCE_MAX_CHARS is cut)."""
     count = body.items_count()
     if count > settings.max_items:
@@ -26,11 +30,35 @@ async def create_classification(
             "or use a batch job"
         )
     inputs = [text[: settings.max_chars] for text in body.model_inputs()]
-    result = await batcher.submit(inputs)
+    result = await _unless_client_leaves(request, batcher, inputs)
+    if result is None:
+        return Response(status_code=CLIENT_GONE)
     response = to_response(result)
+    observe(metrics, response)
+    return response
+
+
+async def _unless_client_leaves(request: Request, batcher: MicroBatcher, inputs: list[str]) -> BatchResult | None:
+    """The batcher's answer, or None when the client hangs up first (its queued work is then dropped).
+
+    The body has been read by now, so the next ASGI message can only be the disconnect.
+    """
+    work = asyncio.ensure_future(batcher.submit(inputs))
+    gone = asyncio.ensure_future(request.receive())
+    try:
+        await asyncio.wait((work, gone), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        gone.cancel()
+    if not work.done() and gone.done() and not gone.cancelled() and gone.result()["type"] == "http.disconnect":
+        work.cancel()  # marks the queued request abandoned: the inference thread skips it
+        return None
+    return await work
+
+
+def observe(metrics: InferenceMetrics, response: ClassifyResponse) -> None:
+    """The one place a served prediction passes after it is computed (a prediction log hooks in here)."""
     for label, n in Counter(p.label for p in response.predictions).items():
         metrics.predictions.labels(label).inc(n)
-    return response
 
 
 def to_response(result: BatchResult) -> ClassifyResponse:
