@@ -34,7 +34,7 @@ def test_gateway_openapi_fuzz(abuse: Abuse, who: str) -> None:
         @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), database=None)
         def fuzz(case: schemathesis.Case) -> None:
             response = case.call_and_validate(headers=headers, checks=CHECKS)
-            calls.append((operation.label, response.status_code))
+            calls.append((case.operation.label, response.status_code))
 
         try:
             fuzz()

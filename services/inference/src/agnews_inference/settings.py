@@ -43,6 +43,9 @@ class InferenceSettings(RegistrySettings):
     max_chars: int = Field(2000, ge=16, description="model input longer than this is truncated (see README)")
     max_queue: int = Field(1024, ge=1, description="texts waiting for the model before requests get 429")
     max_body_bytes: int = Field(1 << 20, ge=1024, description="request bodies above this get 413")
+    allow_pickle: bool = Field(
+        False, description="load a tfidf model.joblib (a pickle: it can run code); only for a registry you alone write"
+    )
 
     backend: Backend = Field("auto", description="transformers runtime: auto = onnx-int8, falling back to onnx, torch")
     max_length: int | None = Field(None, ge=8, le=4096, description="tokens per text; default: the model's training")
