@@ -16,7 +16,8 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import BURST, MAX_UPLOAD, PER_MINUTE, Abuse, wait_job
+from conftest import BURST, MAX_UPLOAD, PER_MINUTE, Abuse
+from stack import wait_job
 
 pytestmark = [pytest.mark.abuse, pytest.mark.slow]
 

@@ -15,19 +15,9 @@ from typing import Any
 import httpx
 import pytest
 from agnews_core.labels import LABEL_NAMES
+from stack import wait_job
 
 pytestmark = pytest.mark.slow
-
-
-def wait_job(client: httpx.Client, job_id: str, timeout: float = 120.0, until: tuple[str, ...] = ()) -> dict[str, Any]:
-    """Poll a job until it finished (or reached one of `until`); returns its last JSON."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = client.get(f"/v1/jobs/{job_id}").json()
-        if job["state"] in (until or ("succeeded", "failed", "cancelled")):
-            return job
-        time.sleep(0.1)
-    raise TimeoutError(f"job {job_id} still {job['state']} after {timeout}s: {job}")
 
 
 def classify(client: httpx.Client, texts: list[str]) -> dict[str, Any]:
