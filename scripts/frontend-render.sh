@@ -16,6 +16,11 @@ gateway="${GATEWAY_URL:-http://127.0.0.1:8000}"
 root="${FRONTEND_ROOT:-$here/services/frontend/public}"
 prefix="${FRONTEND_PREFIX:-$here/.run/frontend}"
 max_body="${FRONTEND_MAX_BODY:-100m}"
+# X-Forwarded-For to the gateway: appended (nginx is the first proxy, the default) or, behind a proxy that
+# already wrote the client (an Ingress: FRONTEND_BEHIND_PROXY=1), passed on as it is, so the gateway counts
+# the same number of trusted hops (GATEWAY_TRUSTED_PROXY_HOPS) on the page's path as on the API's.
+forwarded='$proxy_add_x_forwarded_for'
+[[ "${FRONTEND_BEHIND_PROXY:-0}" == 1 ]] && forwarded='$http_x_forwarded_for'
 
 # nginx wants host:port in an upstream block: drop the scheme and any path.
 if [[ "$gateway" == *://* && "$gateway" != http://* ]]; then
@@ -46,4 +51,5 @@ sed -e "s|@LISTEN@|$listen|g" \
     -e "s|@ROOT@|$root|g" \
     -e "s|@PREFIX@|$prefix|g" \
     -e "s|@MAX_BODY@|$max_body|g" \
+    -e "s|@FORWARDED_FOR@|$forwarded|g" \
     "$here/services/frontend/nginx.conf" >"$out"

@@ -100,6 +100,7 @@ def build_tiny_transformer(
 def build_tiny_tfidf(dest: Path, n_rows: int = 3000) -> Path:
     """A real tfidf + logistic regression pipeline on AG News rows (classes_ are indices 0-3)."""
     import joblib
+    import skops.io as skops_io
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
@@ -109,6 +110,7 @@ def build_tiny_tfidf(dest: Path, n_rows: int = 3000) -> Path:
     pipeline.fit([t for t, _ in rows], [y for _, y in rows])
     dest.mkdir(parents=True, exist_ok=True)
     joblib.dump(pipeline, dest / "model.joblib")
+    skops_io.dump(pipeline, dest / "model.skops")  # what inference loads (no pickle)
     (dest / "config.json").write_text(json.dumps(_label_config(), indent=2))
     return dest
 

@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import secrets
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -99,13 +97,3 @@ def healthy_after(abuse: Abuse) -> Iterator[Abuse]:
     """Every abuse test ends by checking that the stack survived it."""
     yield abuse
     abuse.assert_healthy()
-
-
-def wait_job(client: httpx.Client, job_id: str, timeout: float = 60.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = client.get(f"/v1/jobs/{job_id}").json()
-        if job["state"] in ("succeeded", "failed", "cancelled"):
-            return job
-        time.sleep(0.1)
-    raise TimeoutError(f"job {job_id} unfinished: {job}")

@@ -202,7 +202,7 @@ def test_env_names_follow_the_contract(render: Render) -> None:
     for name in (
         "GATEWAY_REDIS_URL",
         "GATEWAY_ADMIN_KEYS",
-        "GATEWAY_CLASSIFY_KEYS",
+        "GATEWAY_CLIENT_KEYS",
         "GATEWAY_REGISTRY_URI",
         "GATEWAY_S3_REGION",
     ):
@@ -287,6 +287,29 @@ def test_network_policies(render: Render) -> None:
     gw_rules = _policy(restricted, "-gateway")["ingress"]
     assert gw_rules[0]["from"] == [{"namespaceSelector": {"matchLabels": {"name": "ingress"}}}]
     assert not [o for o in render(set_values={"networkPolicy.enabled": "false"}) if o["kind"] == "NetworkPolicy"]
+
+
+def test_egress_is_closed_and_never_reaches_the_metadata_endpoint(render: Render) -> None:
+    egress = _policy(render(), "-egress")
+    assert egress["policyTypes"] == ["Egress"]
+    assert not any("ipBlock" in peer for rule in egress["egress"] for peer in rule.get("to", []))  # no internet
+    eks = _policy(render("values-eks.yaml"), "-egress")
+    [external] = [peer["ipBlock"] for rule in eks["egress"] for peer in rule.get("to", []) if "ipBlock" in peer]
+    assert external == {"cidr": "0.0.0.0/0", "except": ["169.254.169.254/32"]}
+
+
+def test_only_the_trainer_writes_model_files(render: Render) -> None:
+    objs = render()
+
+    def registry_mounts(suffix: str) -> list[dict]:
+        [container] = containers(find(objs, "Deployment", suffix))
+        return [m for m in container["volumeMounts"] if m["name"] == "registry"]
+
+    assert [m.get("readOnly") for m in registry_mounts("-inference")] == [True]
+    for suffix in ("-gateway", "-batch-worker"):  # job files and the alias: yes; models/: read-only
+        writable, models = registry_mounts(suffix)
+        assert not writable.get("readOnly") and models["subPath"] == "models" and models["readOnly"] is True
+    assert not any(m.get("readOnly") for m in registry_mounts("-trainer"))
 
 
 def test_pdbs(render: Render) -> None:

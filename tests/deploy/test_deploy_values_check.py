@@ -40,6 +40,14 @@ REFUSALS = [
     ({"gateway.replicaz": "2"}, "replicaz"),
     ({"trainer.schedule.cron": "every sunday"}, "/trainer/schedule/cron"),
     ({"auth.adminKeys[0]": "short"}, "/auth/adminKeys/0"),
+    (
+        {
+            "modelRegistry.type": "s3",
+            "modelRegistry.s3.bucket": "my-bucket",
+            "modelRegistry.s3.credentials": "instance",
+        },
+        "egress is closed: set networkPolicy.egress.externalCidrs",
+    ),
 ]
 
 
@@ -58,6 +66,7 @@ def test_the_fixed_combinations_render(render_error: Callable[..., str], render:
             "modelRegistry.s3.bucket": "my-bucket",
             "modelRegistry.s3.credentials": "keys",
             "modelRegistry.s3.existingSecret": "aws",
+            "networkPolicy.egress.externalCidrs[0]": "0.0.0.0/0",
         }
     )
     render(
@@ -65,6 +74,7 @@ def test_the_fixed_combinations_render(render_error: Callable[..., str], render:
             "modelRegistry.type": "s3",
             "modelRegistry.s3.bucket": "my-bucket",
             "serviceAccount.annotations.eks\\.amazonaws\\.com/role-arn": "arn:aws:iam::1:role/r",
+            "networkPolicy.egress.externalCidrs[0]": "0.0.0.0/0",
         }
     )
     render(set_values={"trainer.tolerations": "null", "trainer.gpu.requireToleration": "false"})

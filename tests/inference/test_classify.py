@@ -16,7 +16,9 @@ ARTICLE = {"title": "Oil prices climb", "description": "Crude rose 3% on Tuesday
 def test_classify_both_kinds(kind, make_registry_with_champion, make_settings, served) -> None:
     registry, version = make_registry_with_champion(kind)
     with served(make_settings(registry.uri)) as url:
-        texts = [SPORTS, "Stocks fell sharply as the central bank raised rates.", "", "NASA launches a probe"]
+        texts = [SPORTS, "Stocks fell sharply as the central bank raised rates.", "NASA launches a probe"]
+        empty = httpx.post(f"{url}/v1/classify", json={"texts": [*texts, ""]})  # a meaningless prediction: 422
+        assert empty.status_code == 422 and "texts.3: empty once cleaned" in empty.json()["detail"]
         resp = httpx.post(f"{url}/v1/classify", json={"texts": texts})
         assert resp.status_code == 200, resp.text
         body = resp.json()

@@ -165,3 +165,35 @@ def test_one_bad_request_fails_alone_not_its_batch(tiny_transformer_model_dir: P
         batcher.stop()
     assert isinstance(bad, InvalidInputError) and "could not be classified" in str(bad)
     assert all(not isinstance(r, BaseException) and r.probs.shape == (1, 4) for r in good)
+
+
+class _Exploit:
+    """A pickle that runs code when loaded: it writes a marker file."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        return (Path.write_text, (self.marker, "pwned"))
+
+
+def test_tfidf_loading_never_unpickles(tiny_tfidf_model_dir: Path, tmp_path: Path) -> None:
+    from agnews_inference.tfidf_backend import load_tfidf
+
+    assert load_tfidf(tiny_tfidf_model_dir, NAMES).predict_proba(["Stocks rally"]).shape == (1, 4)
+    hostile = tmp_path / "hostile"
+    hostile.mkdir()
+    marker = tmp_path / "marker"
+    joblib.dump(_Exploit(marker), hostile / "model.joblib")
+    with pytest.raises(ConfigError, match=r"holds only model\.joblib, a pickle that can run code"):
+        load_tfidf(hostile, NAMES)
+    assert not marker.exists()
+    # a skops file naming a type outside scikit-learn/numpy/scipy is refused before anything is built
+    import os
+
+    import skops.io as sio
+    from sklearn.preprocessing import FunctionTransformer
+
+    sio.dump(FunctionTransformer(func=os.getcwd), hostile / "model.skops")
+    with pytest.raises(ConfigError, match="types outside scikit-learn, numpy and scipy"):
+        load_tfidf(hostile, NAMES)

@@ -185,12 +185,26 @@ app.kubernetes.io/part-of: agnews
 {{- end }}
 {{- end }}
 
+{{/* /tmp and, on a pvc registry, the registry volume. (dict "root" . "models" M): M "read" mounts the
+models/ folder read-only over a writable volume (gateway, batch worker: they write job files and the alias,
+never model files); "all-read" mounts everything read-only (inference); anything else, read-write (trainer). */}}
 {{- define "agnews.tmpMount" -}}
+{{- $root := .root | default . -}}
+{{- $models := .models | default "write" -}}
 - name: tmp
   mountPath: /tmp
-{{- if eq .Values.modelRegistry.type "pvc" }}
+{{- if eq $root.Values.modelRegistry.type "pvc" }}
 - name: registry
-  mountPath: {{ .Values.modelRegistry.pvc.mountPath }}
+  mountPath: {{ $root.Values.modelRegistry.pvc.mountPath }}
+  {{- if eq $models "all-read" }}
+  readOnly: true
+  {{- end }}
+{{- if eq $models "read" }}
+- name: registry
+  mountPath: {{ printf "%s/models" (trimSuffix "/" $root.Values.modelRegistry.pvc.mountPath) }}
+  subPath: models
+  readOnly: true
+{{- end }}
 {{- end }}
 {{- end }}
 

@@ -27,9 +27,13 @@ for value in "$listen" "$gateway" "$prefix" "$max_body"; do
   esac
 done
 
+# behind an Ingress that wrote the client already, pass X-Forwarded-For on (scripts/frontend-render.sh says why)
+forwarded='$proxy_add_x_forwarded_for'
+[ "${FRONTEND_BEHIND_PROXY:-0}" = 1 ] && forwarded='$http_x_forwarded_for'
+
 mkdir -p "$prefix"
 sed -e "s|@LISTEN@|$listen|g" -e "s|@GATEWAY@|$gateway|g" -e "s|@ROOT@|$root|g" \
-    -e "s|@PREFIX@|$prefix|g" -e "s|@MAX_BODY@|$max_body|g" \
+    -e "s|@PREFIX@|$prefix|g" -e "s|@MAX_BODY@|$max_body|g" -e "s|@FORWARDED_FOR@|$forwarded|g" \
     "$template" > "$prefix/nginx.conf"
 [ "${1:-}" = "--check" ] && exec nginx -t -e stderr -c "$prefix/nginx.conf" -p "$prefix"
 exec nginx -e stderr -c "$prefix/nginx.conf" -p "$prefix"

@@ -32,7 +32,7 @@ def load_model(registry: ModelRegistry, version: str, settings: InferenceSetting
     names = read_label_names(model_dir)
     predictor: Predictor
     if manifest.kind == "tfidf":
-        predictor, backend = load_tfidf(model_dir, names), "sklearn"
+        predictor, backend = load_tfidf(model_dir, names, allow_pickle=settings.allow_pickle), "sklearn"
     elif manifest.kind == "transformers":
         predictor, backend = load_transformers(
             model_dir,

@@ -56,6 +56,9 @@ class InferenceSettings(RegistrySettings):
         1000.0, gt=0, description="a request still queued this long after arriving is dropped (429), not computed"
     )
     max_body_bytes: int = Field(1 << 20, ge=1024, description="request bodies above this get 413")
+    allow_pickle: bool = Field(
+        False, description="load a tfidf model.joblib (a pickle: it can run code); only for a registry you alone write"
+    )
 
     backend: Backend = Field("auto", description="transformers runtime: auto = onnx-int8, falling back to onnx, torch")
     max_length: int | None = Field(None, ge=8, le=4096, description="tokens per text; default: the model's training")

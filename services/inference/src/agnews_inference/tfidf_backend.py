@@ -1,17 +1,26 @@
-"""The tfidf kind: an sklearn pipeline with predict_proba, saved with joblib."""
+"""The tfidf kind: an sklearn pipeline with predict_proba, saved by the trainer as model.skops.
+
+Loading must not run code from the registry: model.skops is read by skops, which rebuilds only the types
+we allow (scikit-learn, numpy and scipy ones) and refuses anything else (a function, a builtin). The older
+model.joblib is a pickle (loading one can run anything it names), read only with INFERENCE_ALLOW_PICKLE=true.
+"""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
 from agnews_core import labels
 from agnews_core.errors import ConfigError
 
-MODEL_FILE = "model.joblib"
+MODEL_FILE = "model.skops"
+PICKLE_FILE = "model.joblib"
+SAFE_TYPE_PREFIXES = ("sklearn.", "numpy.", "scipy.")
+
+logger = logging.getLogger(__name__)
 
 
 class TfidfPredictor:
@@ -42,8 +51,29 @@ def _column_order(classes: list[Any], label_names: Sequence[str]) -> list[int]:
         raise ConfigError(f"tfidf model classes {classes} do not cover {wanted}") from None
 
 
-def load_tfidf(model_dir: Path, label_names: Sequence[str]) -> TfidfPredictor:
-    path = model_dir / MODEL_FILE
-    if not path.is_file():
-        raise ConfigError(f"tfidf model folder {model_dir} has no {MODEL_FILE}")
-    return TfidfPredictor(joblib.load(path), label_names)
+def load_tfidf(model_dir: Path, label_names: Sequence[str], *, allow_pickle: bool = False) -> TfidfPredictor:
+    safe, pickled = model_dir / MODEL_FILE, model_dir / PICKLE_FILE
+    if safe.is_file():
+        return TfidfPredictor(_load_skops(safe), label_names)
+    if pickled.is_file() and allow_pickle:
+        import joblib
+
+        logger.warning("loading %s, a pickle, because INFERENCE_ALLOW_PICKLE is on", pickled)
+        return TfidfPredictor(joblib.load(pickled), label_names)
+    if pickled.is_file():
+        raise ConfigError(
+            f"tfidf model folder {model_dir.name} holds only {PICKLE_FILE}, a pickle that can run code when loaded: "
+            "republish it with the trainer (it writes model.skops), or set INFERENCE_ALLOW_PICKLE=true for a "
+            "registry only you can write"
+        )
+    raise ConfigError(f"tfidf model folder {model_dir} has no {MODEL_FILE}")
+
+
+def _load_skops(path: Path) -> Any:
+    import skops.io as sio
+
+    untrusted = sio.get_untrusted_types(file=path)
+    refused = [t for t in untrusted if not t.startswith(SAFE_TYPE_PREFIXES)]
+    if refused:
+        raise ConfigError(f"{path.name} holds types outside scikit-learn, numpy and scipy: {refused[:5]}; refused")
+    return sio.load(path, trusted=untrusted)
