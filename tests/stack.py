@@ -77,17 +77,6 @@ def wait_http(url: str, timeout: float, proc: subprocess.Popen[bytes] | None = N
     raise TimeoutError(f"{url} not ready after {timeout:.0f}s: {last}\n{_tail(log)}")
 
 
-def wait_job(client: httpx.Client, job_id: str, timeout: float = 120.0, until: tuple[str, ...] = ()) -> dict[str, Any]:
-    """Poll a job through the gateway until it finished (or reached one of `until`); returns its last JSON."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = client.get(f"/v1/jobs/{job_id}").json()
-        if job["state"] in (until or ("succeeded", "failed", "cancelled")):
-            return job
-        time.sleep(0.1)
-    raise TimeoutError(f"job {job_id} still {job['state']} after {timeout}s: {job}")
-
-
 def _tail(path: Path | None, lines: int = 40) -> str:
     if path is None or not path.is_file():
         return ""
