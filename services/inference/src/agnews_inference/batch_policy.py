@@ -18,7 +18,7 @@ class BatchPolicy:
     max_batch_size: int = 32
     max_wait_ms: float = 0.0
     max_queue: int = 1024
-    max_queue_delay_ms: float = 300.0
+    max_queue_delay_ms: float = 250.0
     deadline_ms: float = 1000.0
     max_tokens_per_text: int = 128
 
