@@ -166,7 +166,9 @@ class MicroBatcher:
             wait_until: float | None = None
             while True:
                 if self._stopping:
-                    return None
+                    if not batch:
+                        return None
+                    break  # a batch already taken is still answered
                 now = time.perf_counter()
                 while self._queue:
                     head = self._queue[0]
