@@ -1,5 +1,12 @@
-# Serving benchmark (issue 3). The main Makefile includes this file: `-include mk/*.mk`.
-.PHONY: bench-serving
+# Serving benchmarks (issues 3 and 11). The main Makefile includes this file: `-include mk/*.mk`.
+# Figures mean something only on a quiet machine: these print, they never fail on a number.
+.PHONY: bench-serving bench-backends bench-gateway-overhead
 
-bench-serving: install ## inference service vs a naive transformers.pipeline server: texts/s, p50/p99 at c1/8/32
+bench-serving: install ## inference vs a naive transformers.pipeline server: c1/8/32, c128 shedding, gateway, batch job
 	HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false $(BIN)/python bench/bench_serving.py $(BENCH_ARGS)
+
+bench-backends: install ## runtime choice: torch / onnx / onnx-int8 texts/s by threads x batch, int8 accuracy cost
+	HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false $(BIN)/python bench/bench_inference_backends.py $(BENCH_ARGS)
+
+bench-gateway-overhead: install ## where the gateway's added latency goes: validation, re-encoding, thread hop, Redis, HTTP client
+	$(BIN)/python bench/bench_gateway_overhead.py $(BENCH_ARGS)

@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 from agnews_inference.app import create_app
+from agnews_inference.batch_policy import BatchPolicy
 from conftest import serve
 
 HOLD = "HOLD"
@@ -116,9 +117,9 @@ def _held_burst(served: Served, bodies: list[dict[str, Any]]) -> list[httpx.Resp
 
 
 def test_batches_are_fifo_and_capped_by_the_token_budget(start) -> None:
-    # Each "w" x 36 text is 11 estimated tokens (2 + 36 // 4); the budget of 40 holds three of them.
-    served = start(token_budget=40, max_batch_size=32)
     texts = [f"t{i:02d} " + "w" * 32 for i in range(9)]
+    cost = BatchPolicy().cost(texts[:1])
+    served = start(token_budget=3 * cost + 1, max_batch_size=32)  # three texts fit a pass, four do not
     bodies = [{"texts": [t]} for t in texts[:4]] + [{"texts": texts[4:7]}] + [{"texts": [t]} for t in texts[7:]]
     responses = _held_burst(served, bodies)
     assert [r.status_code for r in responses] == [200] * len(bodies)
@@ -130,7 +131,7 @@ def test_batches_are_fifo_and_capped_by_the_token_budget(start) -> None:
 
 def test_a_request_larger_than_the_budget_runs_alone_instead_of_starving(start) -> None:
     served = start(token_budget=16)
-    big = [" ".join(["word"] * 40)] * 3  # 3 x 51 estimated tokens, far over the budget
+    big = [" ".join(["word"] * 40)] * 3  # 3 x 43 estimated tokens, far over the budget
     responses = _held_burst(served, [{"texts": ["a"]}, {"texts": big}, {"texts": ["b"]}])
     assert [r.status_code for r in responses] == [200, 200, 200]
     assert [len(r.json()["predictions"]) for r in responses] == [1, 3, 1]
@@ -170,9 +171,12 @@ def test_work_of_a_client_that_hung_up_is_dropped(start) -> None:
             held = asyncio.ensure_future(client.post("/v1/classify", json={"texts": [HOLD]}))
             while not served.predictor.holding.is_set():
                 await asyncio.sleep(0.005)
-            async with httpx.AsyncClient(base_url=served.url, timeout=0.3) as impatient:
-                with pytest.raises(httpx.ReadTimeout):
-                    await impatient.post("/v1/classify", json={"texts": ["nobody waits for me"]})
+            async with httpx.AsyncClient(base_url=served.url, timeout=30) as impatient:
+                leaving = asyncio.ensure_future(impatient.post("/v1/classify", json={"texts": ["nobody waits for me"]}))
+                await served.wait_queued(1)
+                leaving.cancel()  # hang up once it is queued: httpx drops the connection
+                with pytest.raises(asyncio.CancelledError):
+                    await leaving
             deadline = time.monotonic() + 10
             while served.metric("agnews_http_requests_total", GONE_SERIES) < 1:  # the route saw the hang-up
                 assert time.monotonic() < deadline, "the hang-up was never noticed"

@@ -9,7 +9,7 @@ so waiting to fill a batch only adds latency, and under load the queue fills by 
 
 Work that can no longer help anyone is dropped before it is computed: a request whose deadline passed while
 queued (INFERENCE_DEADLINE_MS; answered 429) or whose client hung up. Admission control refuses a request up
-front (429 + Retry-After, in microseconds) when the queued work would already take longer than
+front (429 + Retry-After, without queueing) when the queued work would already take longer than
 INFERENCE_MAX_QUEUE_DELAY_MS at the measured speed, so past capacity latency stays flat and the excess is shed.
 
 A pass that raises is retried request by request, so one bad input fails only its own request (422), never its
@@ -166,7 +166,9 @@ class MicroBatcher:
             wait_until: float | None = None
             while True:
                 if self._stopping:
-                    return None
+                    if not batch:
+                        return None
+                    break  # a batch already taken is still answered
                 now = time.perf_counter()
                 while self._queue:
                     head = self._queue[0]

@@ -50,7 +50,7 @@ class InferenceSettings(RegistrySettings):
     max_chars: int = Field(2000, ge=16, description="model input longer than this is truncated (see README)")
     max_queue: int = Field(1024, ge=1, description="texts waiting for the model before requests get 429")
     max_queue_delay_ms: float = Field(
-        300.0, gt=0, description="admission: 429 + Retry-After when queued work would take longer than this"
+        250.0, gt=0, description="admission: 429 + Retry-After when queued work would take longer than this"
     )
     deadline_ms: float = Field(
         1000.0, gt=0, description="a request still queued this long after arriving is dropped (429), not computed"
