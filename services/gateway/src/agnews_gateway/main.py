@@ -18,8 +18,9 @@ from agnews_gateway.deps import Resources, rate_limit
 from agnews_gateway.errors import install_error_handlers
 from agnews_gateway.inference_client import InferenceClient
 from agnews_gateway.metrics import GatewayMetrics
+from agnews_gateway.monitoring import open_monitoring
 from agnews_gateway.ratelimit import RateLimiter
-from agnews_gateway.routes import batch_jobs, classify, health, jobs, models, training_jobs
+from agnews_gateway.routes import batch_jobs, classify, feedback, health, jobs, models, monitoring, training_jobs
 from agnews_gateway.settings import GatewaySettings
 from agnews_gateway.task_queue import TaskQueue
 
@@ -89,6 +90,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         # inference are down and says so on /readyz.
         resources = open_resources(settings, metrics)
         app.state.resources = resources
+        app.state.monitoring = open_monitoring(
+            settings, resources.jobs.client, resources.store, resources.registry, metrics.registry
+        )
         log.info(
             "gateway up: inference %s, redis %s, registry %s",
             settings.inference_url,
@@ -98,6 +102,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            app.state.monitoring.close()
             await resources.inference.aclose()
             resources.queue.close()
             resources.jobs.close()
@@ -106,7 +111,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.state.settings = settings
     install_error_handlers(app)
     limited = [Depends(rate_limit)]
-    for module in (classify, batch_jobs, training_jobs, jobs, models):
+    for module in (classify, batch_jobs, training_jobs, jobs, models, feedback, monitoring):
         app.include_router(module.router, dependencies=limited)
     app.include_router(health.router)
     app.add_middleware(BodySizeLimit, max_body=settings.max_body_bytes, max_upload=settings.max_upload_bytes)

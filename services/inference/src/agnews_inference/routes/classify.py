@@ -9,14 +9,18 @@ from agnews_core.schemas import ClassifyRequest, ClassifyResponse, Prediction
 from fastapi import APIRouter
 
 from agnews_inference.batcher import BatchResult
-from agnews_inference.deps import BatcherDep, MetricsDep, SettingsDep
+from agnews_inference.deps import BatcherDep, MetricsDep, PredictionLogDep, SettingsDep
 
 router = APIRouter(prefix="/v1", tags=["classify"])
 
 
 @router.post("/classify", response_model=ClassifyResponse)
 async def create_classification(
-    body: ClassifyRequest, settings: SettingsDep, batcher: BatcherDep, metrics: MetricsDep
+    body: ClassifyRequest,
+    settings: SettingsDep,
+    batcher: BatcherDep,
+    metrics: MetricsDep,
+    prediction_log: PredictionLogDep,
 ) -> ClassifyResponse:
     """Classify up to INFERENCE_MAX_ITEMS texts or articles (model input longer than INFERENCE_MAX_CHARS is cut)."""
     count = body.items_count()
@@ -28,6 +32,7 @@ async def create_classification(
     inputs = [text[: settings.max_chars] for text in body.model_inputs()]
     result = await batcher.submit(inputs)
     response = to_response(result)
+    prediction_log.stamp(response, result.probs, inputs)  # the monitoring seam: ids now, the rest in a thread
     for label, n in Counter(p.label for p in response.predictions).items():
         metrics.predictions.labels(label).inc(n)
     return response
