@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,9 +83,18 @@ class PredictionIndex:
 class FeedbackStore:
     """Feedback per model version in a sliding window; counts of every feedback ever received."""
 
-    def __init__(self, client: redis.Redis, index: PredictionIndex, *, window_s: float, window_max: int) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        index: PredictionIndex,
+        *,
+        window_s: float,
+        window_max: int,
+        shadow_lookup: Callable[[str], tuple[str, str] | None] | None = None,
+    ) -> None:
         self.client = client
         self.index = index
+        self.shadow_lookup = shadow_lookup
         self.window_s = window_s
         self.window_max = window_max
 
@@ -93,7 +102,11 @@ class FeedbackStore:
         return f"{PREFIX}fb:{version}:t", f"{PREFIX}fb:{version}:c"
 
     def record(self, prediction_id: str, label: str, now: float | None = None) -> FeedbackOutcome:
-        """Store one feedback; NotFoundError for an id the index does not know (unknown or expired)."""
+        """Store one feedback; NotFoundError for an id the index does not know (unknown or expired).
+
+        When a shadow version also scored the prediction, the same feedback counts for it too, so both
+        versions' live accuracy rest on the same articles.
+        """
         now = time.time() if now is None else now
         try:
             hit = self.index.get(prediction_id)
@@ -101,21 +114,28 @@ class FeedbackStore:
                 raise NotFoundError(
                     f"no prediction {prediction_id!r}: unknown, not sampled into the log, or too old for feedback"
                 )
-            correct = hit.label == label
-            times, verdicts = self._keys(hit.model_version)
+            shadow = self.shadow_lookup(prediction_id) if self.shadow_lookup else None
             pipe = self.client.pipeline(transaction=True)
-            pipe.zadd(times, {prediction_id: now})
-            pipe.hset(verdicts, prediction_id, "1" if correct else "0")
-            pipe.sadd(f"{PREFIX}fb:versions", hit.model_version)
-            pipe.hincrby(f"{PREFIX}fb:counts", f"{hit.model_version}\x1f{int(correct)}", 1)
-            bucket = int(now // HISTORY_BUCKET_S) * HISTORY_BUCKET_S
-            pipe.hincrby(f"{PREFIX}fb:hist:{hit.model_version}", f"{bucket}\x1f{int(correct)}", 1)
-            pipe.expire(f"{PREFIX}fb:hist:{hit.model_version}", HISTORY_KEEP_S)
+            self._add(pipe, hit.model_version, prediction_id, hit.label == label, now)
+            if shadow is not None and shadow[0] != hit.model_version:
+                self._add(pipe, shadow[0], prediction_id, shadow[1] == label, now)
             replaced = pipe.execute()[0] == 0  # zadd counts new members only
             self._prune(hit.model_version, now)
+            if shadow is not None:
+                self._prune(shadow[0], now)
         except redis.RedisError as exc:
             raise NotReadyError(f"feedback store (Redis) unavailable: {exc}") from None
-        return FeedbackOutcome(prediction_id, hit.model_version, hit.label, label, correct, replaced)
+        return FeedbackOutcome(prediction_id, hit.model_version, hit.label, label, hit.label == label, replaced)
+
+    def _add(self, pipe: Any, version: str, prediction_id: str, correct: bool, now: float) -> None:
+        times, verdicts = self._keys(version)
+        pipe.zadd(times, {prediction_id: now})
+        pipe.hset(verdicts, prediction_id, "1" if correct else "0")
+        pipe.sadd(f"{PREFIX}fb:versions", version)
+        pipe.hincrby(f"{PREFIX}fb:counts", f"{version}\x1f{int(correct)}", 1)
+        bucket = int(now // HISTORY_BUCKET_S) * HISTORY_BUCKET_S
+        pipe.hincrby(f"{PREFIX}fb:hist:{version}", f"{bucket}\x1f{int(correct)}", 1)
+        pipe.expire(f"{PREFIX}fb:hist:{version}", HISTORY_KEEP_S)
 
     def _prune(self, version: str, now: float) -> None:
         """Drop feedback older than the window, and the oldest beyond `window_max` ids."""

@@ -116,6 +116,20 @@ class HistoryPoint(BaseModel):
     drift_label_mix: float | None = Field(description="JS divergence of this bucket's mix from training")
 
 
+class ShadowRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    share: float = Field(0.25, gt=0.0, le=1.0, description="share of logged live traffic the shadow scores")
+
+
+class ShadowView(BaseModel):
+    version: str
+    share: float
+    updated_at: str
+    scored: int = Field(0, description="predictions the shadow scored beside the current champion")
+    agreement: float | None = Field(None, description="share of those equal to the champion's label")
+
+
 class MonitoringSummary(BaseModel):
     champion: str | None
     window_s: float = Field(description="live accuracy window")
@@ -126,6 +140,7 @@ class MonitoringSummary(BaseModel):
     label_mix_live: dict[str, int]
     label_mix_training: dict[str, int] | None = Field(description="the champion's data card; null without one")
     history: list[HistoryPoint]
+    shadow: ShadowView | None
 
 
 class JobType(StrEnum):

@@ -1,6 +1,6 @@
 /* Classify tab: one article, classified as typing pauses (debounced) and on the button or Ctrl+Enter. */
 
-import { ApiError, apiJson, clearError, showError } from "./api.js";
+import { ApiError, apiJson, asApiError, clearError, showError } from "./api.js";
 import { $, el, isNum, labelIndex, learnLabels, pct } from "./util.js";
 
 const DEBOUNCE_MS = 450;
@@ -9,6 +9,7 @@ const AUTO_MIN_CHARS = 12;
 const classify = { seq: 0, ctrl: null, timer: null };
 
 export function initClassify() {
+  initFeedback();
   const form = $("#classify-form");
   const title = $("#c-title");
   const text = $("#c-text");
@@ -105,4 +106,52 @@ function renderPrediction(data, ms) {
   $("#c-latency").textContent = isNum(ms) ? `· answered in ${Math.round(ms)} ms` : "";
   $("#classify-empty").hidden = true;
   $("#classify-result").hidden = false;
+  offerFeedback(p);
+}
+
+/* ---------- "wrong category?": feedback on the shown prediction ---------- */
+
+const feedback = { id: null, predicted: null };
+
+/** Feedback buttons for a prediction the log kept (it has a prediction_id); hidden otherwise. */
+function offerFeedback(p) {
+  const box = $("#c-feedback");
+  feedback.id = typeof p.prediction_id === "string" && p.prediction_id ? p.prediction_id : null;
+  feedback.predicted = p.label;
+  box.hidden = !feedback.id;
+  $("#c-feedback-msg").hidden = true;
+  $("#c-wrong").open = false;
+  $("#c-right").disabled = false;
+  $("#c-choices").replaceChildren(...Object.keys(p.scores).filter((name) => name !== p.label).map((name) =>
+    el("button", { type: "button", class: "btn small", "data-label": name, text: name })));
+}
+
+async function sendFeedback(label) {
+  const msg = $("#c-feedback-msg");
+  const id = feedback.id;
+  if (!id) return;
+  msg.hidden = false;
+  msg.textContent = "Sending…";
+  try {
+    const data = await apiJson("/v1/feedback", { method: "POST", json: { prediction_id: id, label } });
+    if (id !== feedback.id) return;
+    msg.textContent = data.correct
+      ? "Thanks: recorded as right."
+      : `Thanks: recorded as ${data.label} (the model said ${data.predicted}).`;
+    msg.dataset.state = "sent";
+    $("#c-wrong").open = false;
+  } catch (err) {
+    if (id !== feedback.id) return;
+    const e = asApiError(err);
+    msg.textContent = `Feedback not recorded: ${(e.details && e.details[0]) || e.title}`;
+    msg.dataset.state = "failed";
+  }
+}
+
+function initFeedback() {
+  $("#c-right").addEventListener("click", () => sendFeedback(feedback.predicted));
+  $("#c-choices").addEventListener("click", (ev) => {
+    const button = ev.target.closest("button[data-label]");
+    if (button) sendFeedback(button.dataset.label);
+  });
 }

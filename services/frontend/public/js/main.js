@@ -6,6 +6,7 @@ import { onServiceTrouble } from "./api.js";
 import { initBulk } from "./bulk.js";
 import { initClassify } from "./classify.js";
 import { initModels, loadModels, models } from "./models.js";
+import { initMonitor, loadMonitor } from "./monitor.js";
 import { refreshStatus } from "./status.js";
 import { initTabs } from "./tabs.js";
 
@@ -13,7 +14,9 @@ onServiceTrouble(refreshStatus);
 initClassify();
 initBulk();
 initModels();
+initMonitor();
 initTabs({
+  monitor: () => loadMonitor(),
   models: () => {
     if (!models.loaded) loadModels();
   },

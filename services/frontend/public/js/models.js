@@ -1,10 +1,11 @@
 /* Models tab: the registry's versions with their test scores, and the admin actions (train, promote, roll back). */
 
-import { ApiError, apiJson, asApiError, clearError, pollJob, setProgress, showError } from "./api.js";
+import { ApiError, api, apiJson, asApiError, clearError, pollJob, setProgress, showError } from "./api.js";
 import { refreshStatus } from "./status.js";
 import { $, API, TERMINAL, el, fixed, isNum, pct, plural, state, when } from "./util.js";
 
-export const models = { loaded: false, loading: null, jobs: new Map() };
+export const models = { loaded: false, loading: null, jobs: new Map(), shadow: null };
+const SHADOW_SHARE = 0.25;
 
 export function initModels() {
   const key = $("#m-key");
@@ -17,8 +18,11 @@ export function initModels() {
   });
   $("#m-rollback").addEventListener("click", rollback);
   $("#models-list").addEventListener("click", (ev) => {
-    const button = ev.target.closest("button[data-promote]");
-    if (button) promote(button.dataset.promote, button);
+    const button = ev.target.closest("button[data-promote], button[data-shadow], button[data-unshadow]");
+    if (!button) return;
+    if (button.dataset.promote) promote(button.dataset.promote, button);
+    else if (button.dataset.shadow) setShadow(button.dataset.shadow, button, true);
+    else setShadow(button.dataset.unshadow, button, false);
   });
 }
 
@@ -29,7 +33,8 @@ export async function loadModels() {
   list.setAttribute("aria-busy", "true");
   models.loading = (async () => {
     try {
-      const data = await apiJson("/v1/models");
+      const [data, shadow] = await Promise.all([apiJson("/v1/models"), apiJson("/v1/models/shadow").catch(() => null)]);
+      models.shadow = shadow && typeof shadow.version === "string" ? shadow.version : null;
       clearError(errorBox);
       models.loaded = true;
       renderModels(data);
@@ -82,6 +87,9 @@ function modelCard(m) {
   const actions = el("div", { class: "actions" });
   if (!champion) {
     actions.append(el("button", { type: "button", class: "btn small", "data-promote": m.version, text: "Promote to champion" }));
+    actions.append(m.version === models.shadow
+      ? el("button", { type: "button", class: "btn small", "data-unshadow": m.version, text: "Stop shadow" })
+      : el("button", { type: "button", class: "btn small", "data-shadow": m.version, text: `Shadow ${SHADOW_SHARE * 100}% of traffic` }));
   }
   return el("article", { class: champion ? "card model-card champion" : "card model-card", "data-version": m.version },
     head, facts, dl, details, actions);
@@ -126,6 +134,25 @@ async function promote(version, button) {
   try {
     const data = await apiJson(`/v1/models/${encodeURIComponent(version)}/promote`, { method: "POST" });
     adminNotice(`Promoted: the champion is now ${data.champion || version}.`);
+    await loadModels();
+  } catch (err) {
+    showError(errorBox, err);
+    errorBox.scrollIntoView({ block: "nearest" });
+  } finally {
+    button.disabled = false;
+  }
+}
+
+/** Put a version in shadow (it scores a share of live traffic beside the champion), or stop that. */
+async function setShadow(version, button, on) {
+  const errorBox = $("#admin-error");
+  clearError(errorBox);
+  button.disabled = true;
+  try {
+    const path = `/v1/models/${encodeURIComponent(version)}/shadow`;
+    if (on) await apiJson(path, { method: "POST", json: { share: SHADOW_SHARE } });
+    else await api(path, { method: "DELETE" });
+    adminNotice(on ? `${version} is in shadow: see the Monitor tab.` : `${version} is no longer in shadow.`);
     await loadModels();
   } catch (err) {
     showError(errorBox, err);

@@ -20,7 +20,17 @@ from agnews_gateway.inference_client import InferenceClient
 from agnews_gateway.metrics import GatewayMetrics
 from agnews_gateway.monitoring import open_monitoring
 from agnews_gateway.ratelimit import RateLimiter
-from agnews_gateway.routes import batch_jobs, classify, feedback, health, jobs, models, monitoring, training_jobs
+from agnews_gateway.routes import (
+    batch_jobs,
+    classify,
+    feedback,
+    health,
+    jobs,
+    models,
+    monitoring,
+    shadow,
+    training_jobs,
+)
 from agnews_gateway.settings import GatewaySettings
 from agnews_gateway.task_queue import TaskQueue
 
@@ -111,7 +121,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.state.settings = settings
     install_error_handlers(app)
     limited = [Depends(rate_limit)]
-    for module in (classify, batch_jobs, training_jobs, jobs, models, feedback, monitoring):
+    for module in (classify, batch_jobs, training_jobs, jobs, models, feedback, monitoring, shadow):
         app.include_router(module.router, dependencies=limited)
     app.include_router(health.router)
     app.add_middleware(BodySizeLimit, max_body=settings.max_body_bytes, max_upload=settings.max_upload_bytes)

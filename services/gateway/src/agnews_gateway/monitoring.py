@@ -22,7 +22,8 @@ from agnews_core.feedback import FeedbackOutcome, FeedbackStore, PredictionIndex
 from agnews_core.labels import LABEL_NAMES
 from agnews_core.recordlog import Record, RecordLog, utc_now_iso
 from agnews_core.registry import ModelRegistry
-from agnews_core.schemas import FeedbackCount, HistoryPoint, LiveAccuracy, MonitoringSummary
+from agnews_core.schemas import FeedbackCount, HistoryPoint, LiveAccuracy, MonitoringSummary, ShadowView
+from agnews_core.shadow import ShadowStats, read_shadow
 from agnews_core.storage import ArtifactStore
 from fastapi import Depends, Request
 from prometheus_client import CollectorRegistry
@@ -43,6 +44,7 @@ class Monitoring:
     registry: ModelRegistry
     log: RecordLog[Record]
     drift_window_s: float
+    shadow_stats: ShadowStats
     _training_mix: dict[str, dict[str, int] | None] = field(default_factory=dict)
 
     def record_feedback(self, prediction_id: str, label: str) -> FeedbackOutcome:
@@ -102,6 +104,20 @@ class Monitoring:
             label_mix_live={name: live.get(name, 0) for name in LABEL_NAMES},
             label_mix_training=training,
             history=self._history(champion, training, now) if champion else [],
+            shadow=self.shadow_view(champion),
+        )
+
+    def shadow_view(self, champion: str | None) -> ShadowView | None:
+        config = read_shadow(self.registry.store)
+        if config is None:
+            return None
+        scored, agreeing = self.shadow_stats.agreement(champion, config.version) if champion else (0, 0)
+        return ShadowView(
+            version=config.version,
+            share=config.share,
+            updated_at=config.updated_at,
+            scored=scored,
+            agreement=agreeing / scored if scored else None,
         )
 
     def _history(self, version: str, training: dict[str, int] | None, now: float) -> list[HistoryPoint]:
@@ -174,14 +190,19 @@ def open_monitoring(
     registry: ModelRegistry,
     metrics: CollectorRegistry,
 ) -> Monitoring:
+    shadow_stats = ShadowStats(client)
     feedback = FeedbackStore(
-        client, PredictionIndex(client), window_s=settings.feedback_window_s, window_max=settings.feedback_window_max
+        client,
+        PredictionIndex(client),
+        window_s=settings.feedback_window_s,
+        window_max=settings.feedback_window_max,
+        shadow_lookup=shadow_stats.shadow_label,
     )
     log_: RecordLog[Record] = RecordLog(
         store, FEEDBACK_PREFIX, lambda record: [record], flush_interval_s=settings.feedback_log_flush_s
     )
     log_.start()
-    monitoring = Monitoring(feedback, LabelMix(client), registry, log_, settings.drift_window_s)
+    monitoring = Monitoring(feedback, LabelMix(client), registry, log_, settings.drift_window_s, shadow_stats)
     metrics.register(MonitoringCollector(monitoring))
     return monitoring
 

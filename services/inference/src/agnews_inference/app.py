@@ -15,7 +15,7 @@ from agnews_inference.errors import install_error_handlers
 from agnews_inference.limits import BodySizeLimitMiddleware
 from agnews_inference.metrics import InferenceMetrics
 from agnews_inference.model_server import ModelServer
-from agnews_inference.prediction_log import open_prediction_log
+from agnews_inference.monitoring import open_monitoring
 from agnews_inference.routes import classify, health, metrics, models
 from agnews_inference.settings import InferenceSettings
 
@@ -38,18 +38,18 @@ def create_app(settings: InferenceSettings | None = None) -> FastAPI:
             max_queue=settings.max_queue,
             workers=settings.workers,
         )
-        prediction_log = open_prediction_log(settings, app_metrics.registry)
+        monitoring = open_monitoring(settings, server, app_metrics.registry)
         app.state.model_server, app.state.batcher = server, batcher
-        app.state.prediction_log = prediction_log
+        app.state.prediction_log = monitoring.prediction_log
         batcher.start()
-        prediction_log.start()
+        monitoring.start()
         follower = asyncio.create_task(server.follow(), name="follow-champion")
         try:
             yield
         finally:
             await server.close(follower)
             await asyncio.to_thread(batcher.stop)
-            await asyncio.to_thread(prediction_log.close)
+            await monitoring.close()
 
     app = FastAPI(
         title="agnews inference",

@@ -92,6 +92,8 @@ class PredictionLog:
             on_records=on_records,
         )
         self._random = random.Random()
+        self.shadow: Callable[[Served], None] | None = None
+        """Offered every logged request after it is queued (the shadow scorer), never awaited."""
 
     @property
     def enabled(self) -> bool:
@@ -108,7 +110,10 @@ class PredictionLog:
         for row, prediction_id in zip(rows, ids, strict=True):
             response.predictions[row].prediction_id = prediction_id
         names = tuple(response.predictions[0].scores)
-        self.log.put(Served(ids, rows, response.model_version, names, time.time(), probs, inputs))
+        served = Served(ids, rows, response.model_version, names, time.time(), probs, inputs)
+        self.log.put(served)
+        if self.shadow is not None:
+            self.shadow(served)
 
     def _index_records(self, records: list[Record]) -> None:
         assert self.index is not None
@@ -137,16 +142,12 @@ class PredictionLogCollector(Collector):
 
 
 def open_prediction_log(
-    settings: InferenceSettings,
-    registry: CollectorRegistry,
-    hooks: Sequence[Callable[[list[Record]], None]] = (),
+    settings: InferenceSettings, registry: CollectorRegistry, client: redis.Redis | None
 ) -> PredictionLog:
-    """The log the lifespan starts: with the Redis feedback index and label-mix counts when INFERENCE_REDIS_URL
-    is set."""
+    """The log the lifespan starts: with the Redis feedback index and label-mix counts when there is Redis."""
     index = None
-    hooks = list(hooks)
-    if settings.redis_url:
-        client = redis.Redis.from_url(settings.redis_url, socket_timeout=2.0, socket_connect_timeout=2.0)
+    hooks: list[Callable[[list[Record]], None]] = []
+    if client is not None:
         index = PredictionIndex(client, settings.prediction_index_ttl_s)
         mix = LabelMix(client)
         hooks.append(lambda records: mix.add((r["model_version"], r["label"], r["unix_time"]) for r in records))
