@@ -22,6 +22,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import statistics
 import sys
 import tempfile
@@ -68,6 +69,14 @@ def set_shadow(stack: Any, version: str | None, timeout: float = 120.0) -> None:
             time.sleep(0.5)
 
 
+def shadow_counts(stack: Any) -> tuple[int, int]:
+    """(scored, skipped because the shadow queue was full) so far, from inference's /metrics."""
+    text = httpx.get(f"{stack.inference_url}/metrics", timeout=30).text
+    scored = sum(float(m) for m in re.findall(r"^agnews_shadow_predictions_total\{.*\} (\S+)$", text, re.M))
+    skipped = sum(float(m) for m in re.findall(r"^agnews_shadow_dropped_total (\S+)$", text, re.M))
+    return int(scored), int(skipped)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--duration", type=float, default=8.0, help="seconds per measurement")
@@ -110,7 +119,12 @@ def main() -> None:
                 set_shadow(stack, challenger if name == "shadow" else None)
                 wrk(stack.inference_url, 32, 2, bodies)  # warm-up
                 for c in (1, 32):
+                    before = shadow_counts(stack)
                     result = wrk(stack.inference_url, c, args.duration, bodies)
+                    after = shadow_counts(stack)
+                    result["shadow_scored"], result["shadow_skipped"] = (
+                        a - b for a, b in zip(after, before, strict=True)
+                    )
                     runs.setdefault((name, c), []).append(result)
                     log.info("round %d %s c=%d: %s", round_ + 1, name, c, result)
     finally:
@@ -126,6 +140,8 @@ def main() -> None:
                 "p99_ms": round(statistics.median(r["p99_ms"] for r in results), 2),
                 "texts_per_s": round(statistics.median(r["texts_per_s"] for r in results), 1),
                 "errors": sum(r["errors"] for r in results),
+                "shadow_scored": sum(r["shadow_scored"] for r in results),
+                "shadow_skipped": sum(r["shadow_skipped"] for r in results),
             }
         )
     base = {r["concurrency"]: r for r in rows if r["config"] == "off"}
@@ -133,6 +149,7 @@ def main() -> None:
         r["p50_vs_off"] = f"{(r['p50_ms'] / base[r['concurrency']]['p50_ms'] - 1) * 100:+.1f}%"
         r["p99_vs_off"] = f"{(r['p99_ms'] / base[r['concurrency']]['p99_ms'] - 1) * 100:+.1f}%"
     cols = ["config", "concurrency", "p50_ms", "p99_ms", "texts_per_s", "errors", "p50_vs_off", "p99_vs_off"]
+    cols += ["shadow_scored", "shadow_skipped"]
     print(f"model: {note}; {args.rounds} round(s) of {args.duration:.0f} s; cpus {os.cpu_count()}")
     print("| " + " | ".join(cols) + " |\n|" + "---|" * len(cols))
     for r in rows:

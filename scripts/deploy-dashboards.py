@@ -291,6 +291,21 @@ def ml_dashboard() -> dict[str, Any]:
                 stack=True,
             ),
             panel(
+                "Shadow agreement with the champion",
+                [
+                    (
+                        f"sum by (shadow) (rate(agnews_shadow_predictions_total{{{NS}, agree=\"true\"}}[1h]))"
+                        f" / sum by (shadow) (rate(agnews_shadow_predictions_total{{{NS}}}[1h]))",
+                        "{{shadow}}",
+                    ),
+                    (f"sum(rate(agnews_shadow_dropped_total{{{NS}}}[{RI}]))", "skipped (busy)"),
+                ],
+                unit="percentunit",
+                w=12,
+                description="Share of shadow predictions equal to the champion's; its live accuracy is beside "
+                "the champion's in the live accuracy panel.",
+            ),
+            panel(
                 "Prediction log records (written / dropped)",
                 [
                     (

@@ -197,6 +197,7 @@ class TrainingJobRequest(BaseModel):
     max_train_samples: int | None = Field(None, gt=0)
     epochs: float | None = Field(None, gt=0, le=100)
     max_steps: int | None = Field(None, gt=0)
+    with_feedback: bool | None = Field(None, description="add readers' feedback rows to the train split")
 
 
 class ModelInfo(BaseModel):

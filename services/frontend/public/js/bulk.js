@@ -1,6 +1,7 @@
 /* Bulk tab: upload a file as a batch job, follow it, then a per-class chart, a paged table and a CSV download. */
 
 import { ApiError, api, apiJson, clearError, pollJob, setProgress, showError } from "./api.js";
+import { onWidthChange } from "./charts.js";
 import { $, TERMINAL, el, labelIndex, learnLabels, pct, plural, svg } from "./util.js";
 
 const bulk = { ctrl: null, jobId: null, rows: [], csv: "", labels: [], sortKey: "id", sortDir: 1, filter: "", page: 0, pageSize: 25 };
@@ -49,12 +50,9 @@ export function initBulk() {
     });
   }
   $("#b-download").addEventListener("click", downloadCsv);
-  let lastWidth = 0;
-  new ResizeObserver((entries) => {
-    const w = Math.round(entries[0].contentRect.width);
-    if (bulk.counts && Math.abs(w - lastWidth) > 8) renderChart(bulk.counts);
-    lastWidth = w;
-  }).observe($(".chart-card"));
+  onWidthChange($(".chart-card"), () => {
+    if (bulk.counts) renderChart(bulk.counts);
+  });
 }
 
 async function startBulk(file) {

@@ -6,6 +6,16 @@ function widthOf(node) {
   return Math.max(240, Math.round(node.parentElement.clientWidth - 34) || 400);
 }
 
+/** Call `redraw` when `node`'s width changes by more than a few pixels (charts are drawn at pixel width). */
+export function onWidthChange(node, redraw) {
+  let lastWidth = 0;
+  new ResizeObserver((entries) => {
+    const w = Math.round(entries[0].contentRect.width);
+    if (Math.abs(w - lastWidth) > 8) redraw();
+    lastWidth = w;
+  }).observe(node);
+}
+
 function text(x, y, value, attrs = {}) {
   const t = svg("text", { x, y, ...attrs });
   t.textContent = value;

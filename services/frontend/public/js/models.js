@@ -127,13 +127,13 @@ function adminNotice(text) {
   box.hidden = false;
 }
 
-async function promote(version, button) {
+/** Run one admin action from a card's button: errors in the admin box, the list reloaded after success. */
+async function adminAction(button, action) {
   const errorBox = $("#admin-error");
   clearError(errorBox);
   button.disabled = true;
   try {
-    const data = await apiJson(`/v1/models/${encodeURIComponent(version)}/promote`, { method: "POST" });
-    adminNotice(`Promoted: the champion is now ${data.champion || version}.`);
+    adminNotice(await action());
     await loadModels();
   } catch (err) {
     showError(errorBox, err);
@@ -143,23 +143,21 @@ async function promote(version, button) {
   }
 }
 
+function promote(version, button) {
+  return adminAction(button, async () => {
+    const data = await apiJson(`/v1/models/${encodeURIComponent(version)}/promote`, { method: "POST" });
+    return `Promoted: the champion is now ${data.champion || version}.`;
+  });
+}
+
 /** Put a version in shadow (it scores a share of live traffic beside the champion), or stop that. */
-async function setShadow(version, button, on) {
-  const errorBox = $("#admin-error");
-  clearError(errorBox);
-  button.disabled = true;
-  try {
+function setShadow(version, button, on) {
+  return adminAction(button, async () => {
     const path = `/v1/models/${encodeURIComponent(version)}/shadow`;
     if (on) await apiJson(path, { method: "POST", json: { share: SHADOW_SHARE } });
     else await api(path, { method: "DELETE" });
-    adminNotice(on ? `${version} is in shadow: see the Monitor tab.` : `${version} is no longer in shadow.`);
-    await loadModels();
-  } catch (err) {
-    showError(errorBox, err);
-    errorBox.scrollIntoView({ block: "nearest" });
-  } finally {
-    button.disabled = false;
-  }
+    return on ? `${version} is in shadow: see the Monitor tab.` : `${version} is no longer in shadow.`;
+  });
 }
 
 async function rollback() {

@@ -2,7 +2,7 @@
  * Everything comes from GET /v1/monitoring; the tab refreshes itself while it is open. */
 
 import { api, apiJson, asApiError, clearError, showError } from "./api.js";
-import { lineChart, pairedBars } from "./charts.js";
+import { lineChart, onWidthChange, pairedBars } from "./charts.js";
 import { $, el, fixed, isNum, labelIndex, learnLabels, pct, plural, state } from "./util.js";
 
 const REFRESH_MS = 15000;
@@ -13,12 +13,9 @@ export const monitor = { data: null, timer: null, loading: null };
 export function initMonitor() {
   $("#mon-refresh").addEventListener("click", () => loadMonitor());
   $("#mon-promote").addEventListener("click", promoteShadow);
-  let lastWidth = 0;
-  new ResizeObserver((entries) => {
-    const w = Math.round(entries[0].contentRect.width);
-    if (monitor.data && Math.abs(w - lastWidth) > 8) renderCharts(monitor.data);
-    lastWidth = w;
-  }).observe($("#panel-monitor"));
+  onWidthChange($("#panel-monitor"), () => {
+    if (monitor.data) renderCharts(monitor.data);
+  });
 }
 
 /** Load now, then again every 15 s while the tab stays open. */

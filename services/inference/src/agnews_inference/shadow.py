@@ -46,6 +46,7 @@ class ShadowScorer:
         self._queue: queue.Queue[Served | None] = queue.Queue(maxsize=max_queue)
         self._random = random.Random()
         self._thread: threading.Thread | None = None
+        self._broken: str | None = None
 
     # -- request side --------------------------------------------------------------------------------------
     def offer(self, served: Served) -> None:
@@ -74,9 +75,19 @@ class ShadowScorer:
             self.config, self.model = None, None
             return
         if self.model is None or self.model.version != config.version:
+            if config.version == self._broken:
+                return  # versions are immutable: one that failed to load fails again
             logger.info("loading shadow model %s (share %.2f)", config.version, config.share)
-            settings = self.server.settings
-            self.model = await asyncio.to_thread(load_model, self.server.registry, config.version, settings)
+            # One intra-op thread: the runtime then computes in the calling (niced) thread instead of a pool
+            # of its own at normal priority, so the shadow only takes CPU the champion leaves.
+            settings = self.server.settings.model_copy(update={"intra_op_threads": 1})
+            try:
+                self.model = await asyncio.to_thread(load_model, self.server.registry, config.version, settings)
+            except Exception:
+                self._broken = config.version
+                self.config, self.model = None, None
+                logger.exception("shadow version %s cannot be loaded; not scoring with it", config.version)
+                return
         self.config = config
 
     # -- the thread ----------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ import zipfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import pandas as pd
@@ -50,6 +51,7 @@ class DataCard(BaseModel):
     split_hashes: dict[str, str] = Field(default_factory=dict)
     content_hash: str = ""
     classes: list[str] = Field(default_factory=lambda: list(LABEL_NAMES))
+    feedback: dict[str, Any] | None = Field(None, description="feedback rows added to train (feedback_rows.py)")
 
 
 @dataclass

@@ -29,7 +29,10 @@ async def create_shadow(
     version: str, registry: RegistryDep, monitoring: MonitoringDep, _admin: AdminDep, body: ShadowRequest | None = None
 ) -> ShadowView:
     """Score a share of live traffic with `version` too, in the background (the champion still answers)."""
-    await run_in_threadpool(registry.get, version)  # 404 for an unknown version
+    try:
+        await run_in_threadpool(registry.get, version)  # 404 for an unknown version
+    except ValueError:  # not even a valid key ("..")
+        raise NotFoundError(f"no model version {version!r}") from None
     champion = await run_in_threadpool(monitoring.champion)
     if version == champion:
         raise ConflictError(f"{version} is the champion; a shadow must be another version")
