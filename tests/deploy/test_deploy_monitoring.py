@@ -88,7 +88,7 @@ def test_required_alerts_exist() -> None:
         "AgnewsQueueBacklog",
         "AgnewsTrainingFailed",
         "AgnewsInferenceNotReady",
-        "AgnewsLabelMixDrift",
+        "AgnewsDataDrift",
         "AgnewsLiveAccuracyLow",
     } <= alerts
 

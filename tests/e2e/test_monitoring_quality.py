@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
+from agnews_core.drift import length_histogram
 from agnews_core.labels import LABEL_NAMES, label_name
 from agnews_core.recordlog import days, read_day
 from agnews_core.storage import LocalStore
@@ -65,38 +66,55 @@ def rows_of(path: Path, n_per_class: int | None = None, only: str | None = None)
     return out
 
 
-def test_a_stream_of_only_sports_pushes_label_mix_drift_over_the_alert_threshold(own: Any) -> None:
+def test_drifted_streams_push_each_drift_score_over_the_alert_threshold(own: Any) -> None:
     with open(own.data_dir / "train.csv", newline="") as fh:
-        trained = Counter(label_name(int(row["label"])) for row in csv.DictReader(fh))
+        train = list(csv.DictReader(fh))
+    trained = Counter(label_name(int(row["label"])) for row in train)
+    trained_lengths = length_histogram(len(model_input(r["title"], r["description"])) for r in train)
     balanced = rows_of(own.data_dir / "test.csv", n_per_class=25)
     sports = rows_of(own.data_dir / "train.csv", only="Sports")[:800]
+    headlines = [model_input(r["title"]) for r in train[:1500]]  # a feed that lost its descriptions
     predicted: Counter[str] = Counter()
+    lengths: list[int] = []
 
     def send(texts: list[str]) -> dict[str, Any]:
         for start in range(0, len(texts), 50):
             predicted.update(p["label"] for p in classify(client, texts[start : start + 50])["predictions"])
-        expected = js_bits(dict(predicted), dict(trained))
+        lengths.extend(len(t) for t in texts)
+        live = {name: predicted.get(name, 0) for name in LABEL_NAMES}
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:  # the log thread counts labels within a few hundred ms
+        while time.monotonic() < deadline:  # the log thread counts within a few hundred ms
             summary: dict[str, Any] = client.get("/v1/monitoring").json()
-            if summary["label_mix_live"] == {name: predicted.get(name, 0) for name in LABEL_NAMES}:
+            if summary["label_mix_live"] == live and sum(summary["input_length_live"].values()) == len(lengths):
                 break
             time.sleep(0.2)
-        assert summary["label_mix_live"] == {name: predicted.get(name, 0) for name in LABEL_NAMES}
-        assert summary["drift"]["label_mix"] == pytest.approx(expected, abs=1e-9)
-        assert metric(client, "agnews_drift_score", signal="label_mix") == pytest.approx(expected, abs=1e-9)
+        assert summary["label_mix_live"] == live
+        live_lengths = {k: v for k, v in length_histogram(lengths).items() if v}
+        assert summary["input_length_live"] == live_lengths
+        for signal, expected in (
+            ("label_mix", js_bits(dict(predicted), dict(trained))),
+            ("input_length", js_bits(live_lengths, trained_lengths)),
+        ):
+            assert summary["drift"][signal] == pytest.approx(expected, abs=1e-9), signal
+            assert metric(client, "agnews_drift_score", signal=signal) == pytest.approx(expected, abs=1e-9)
         return summary
 
     with own.client() as client:
         summary = client.get("/v1/monitoring").json()
         assert summary["label_mix_training"] == {name: trained.get(name, 0) for name in LABEL_NAMES}
-        assert summary["drift"]["label_mix"] is None  # no traffic yet
-        # Ordinary news (every class alike) stays under AgnewsLabelMixDrift's 0.2 ...
-        assert send(balanced)["drift"]["label_mix"] < 0.2
-        # ... and a stream of only Sports pushes it over.
+        assert summary["input_length_training"] == trained_lengths
+        assert summary["drift"] == {"label_mix": None, "input_length": None}  # no traffic yet
+        # Ordinary news (every class alike) stays under AgnewsDataDrift's 0.2 on both signals ...
+        drift = send(balanced)["drift"]
+        assert drift["label_mix"] < 0.2 and drift["input_length"] < 0.2, drift
+        # ... a stream of only Sports pushes the label mix over, not the length ...
         summary = send(sports)
-        assert summary["drift"]["label_mix"] > 0.2, summary["label_mix_live"]
+        assert summary["drift"]["label_mix"] > 0.2 > summary["drift"]["input_length"], summary["drift"]
         assert summary["history"] and summary["history"][-1]["drift_label_mix"] is not None
+        # ... and a feed of bare headlines pushes the input length over.
+        summary = send(headlines)
+        assert summary["drift"]["input_length"] > 0.2, summary["input_length_live"]
+        assert summary["history"][-1]["drift_input_length"] is not None
 
 
 def shadow_counts(inference: httpx.Client, champion: str, shadow: str) -> tuple[float, float]:

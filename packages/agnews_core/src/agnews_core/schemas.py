@@ -114,6 +114,7 @@ class HistoryPoint(BaseModel):
     accuracy: float | None
     label_mix: dict[str, int] = Field(description="predicted-label counts")
     drift_label_mix: float | None = Field(description="JS divergence of this bucket's mix from training")
+    drift_input_length: float | None = Field(description="the same for model-input length")
 
 
 class ShadowRequest(BaseModel):
@@ -139,6 +140,8 @@ class MonitoringSummary(BaseModel):
     drift: dict[str, float | None] = Field(description="signal -> divergence from the champion's training data")
     label_mix_live: dict[str, int]
     label_mix_training: dict[str, int] | None = Field(description="the champion's data card; null without one")
+    input_length_live: dict[str, int] = Field(description="model inputs per length bucket (characters)")
+    input_length_training: dict[str, int] | None
     history: list[HistoryPoint]
     shadow: ShadowView | None
 

@@ -6,7 +6,7 @@ import { lineChart, onWidthChange, pairedBars } from "./charts.js";
 import { $, el, fixed, isNum, labelIndex, learnLabels, pct, plural, state } from "./util.js";
 
 const REFRESH_MS = 15000;
-const DRIFT_ALERT = 0.2; // AgnewsLabelMixDrift's threshold (helm/agnews/files/prometheus/agnews-rules.yaml)
+const DRIFT_ALERT = 0.2; // AgnewsDataDrift's threshold (helm/agnews/files/prometheus/agnews-rules.yaml)
 
 export const monitor = { data: null, timer: null, loading: null };
 
@@ -45,12 +45,14 @@ function render(data) {
   learnLabels(Object.keys(data.label_mix_live || {}));
   const live = (data.live_accuracy || []).find((r) => r.model_version === data.champion);
   const drift = data.drift ? data.drift.label_mix : null;
+  const lengthDrift = data.drift ? data.drift.input_length : null;
   const metric = (name, value, id) => el("div", { class: "metric" }, el("dt", { text: name }), el("dd", { id, text: value }));
   $("#mon-now").replaceChildren(
     metric("Champion", data.champion || "none", "mon-champion"),
     metric("Live accuracy", live && isNum(live.accuracy) ? pct(live.accuracy) : "no feedback yet", "mon-live-accuracy"),
     metric("Feedback in window", live ? live.n.toLocaleString() : "0", "mon-feedback"),
-    metric("Label-mix drift", isNum(drift) ? fixed(drift, 3) : "n/a", "mon-drift-now"));
+    metric("Label-mix drift", isNum(drift) ? fixed(drift, 3) : "n/a", "mon-drift-now"),
+    metric("Length drift", isNum(lengthDrift) ? fixed(lengthDrift, 3) : "n/a", "mon-length-drift"));
   $("#mon-versions tbody").replaceChildren(...(data.live_accuracy || []).map((r) => el("tr", { "data-version": r.model_version },
     el("td", {}, el("code", { text: r.model_version }),
       r.model_version === data.champion ? " (champion)" : data.shadow && r.model_version === data.shadow.version ? " (shadow)" : ""),

@@ -6,17 +6,16 @@ read from Redis when asked (scrape, GET /v1/monitoring), so every gateway replic
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated
 
 import redis
-from agnews_core.drift import LabelMix, js_divergence
+from agnews_core.drift import SIGNALS
 from agnews_core.errors import AgnewsError
 from agnews_core.feedback import FeedbackOutcome, FeedbackStore, PredictionIndex
 from agnews_core.labels import LABEL_NAMES
@@ -30,6 +29,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from agnews_gateway.drift import DriftReader
 from agnews_gateway.settings import GatewaySettings
 
 log = logging.getLogger(__name__)
@@ -40,12 +40,10 @@ FEEDBACK_PREFIX = "feedback"
 @dataclass
 class Monitoring:
     feedback: FeedbackStore
-    mix: LabelMix
+    drift: DriftReader
     registry: ModelRegistry
     log: RecordLog[Record]
-    drift_window_s: float
     shadow_stats: ShadowStats
-    _training_mix: dict[str, dict[str, int] | None] = field(default_factory=dict)
 
     def record_feedback(self, prediction_id: str, label: str) -> FeedbackOutcome:
         outcome = self.feedback.record(prediction_id, label)
@@ -65,29 +63,15 @@ class Monitoring:
         alias = self.registry.champion()
         return alias.version if alias else None
 
-    def training_mix(self, version: str) -> dict[str, int] | None:
-        """Class counts of the version's training split, from its data card (versions are immutable: cached)."""
-        if version not in self._training_mix:
-            try:
-                card = json.loads(self.registry.read_file(version, "data_card.json"))
-                counts = card["per_class"]["train"]
-                self._training_mix[version] = {name: int(counts.get(name, 0)) for name in LABEL_NAMES}
-            except (AgnewsError, ValueError, KeyError, TypeError) as exc:
-                log.info("no training label mix for %s (%s): no drift score for it", version, exc)
-                self._training_mix[version] = None
-        return self._training_mix[version]
-
-    def label_mix_drift(self, version: str) -> float | None:
-        training = self.training_mix(version)
-        live = self.mix.window(version, self.drift_window_s)
-        if training is None or not live:
-            return None
-        return js_divergence(live, training)
-
     def summary(self) -> MonitoringSummary:
-        store, champion, now = self.feedback, self.champion(), time.time()
-        training = self.training_mix(champion) if champion else None
-        live: Counter[str] = self.mix.window(champion, self.drift_window_s, now) if champion else Counter()
+        store, drift, champion, now = self.feedback, self.drift, self.champion(), time.time()
+
+        def live(signal: str) -> dict[str, int]:
+            return dict(drift.window(champion, signal, now)) if champion else {}
+
+        def reference(signal: str) -> dict[str, int] | None:
+            return drift.reference(champion, signal) if champion else None
+
         return MonitoringSummary(
             champion=champion,
             window_s=store.window_s,
@@ -99,11 +83,13 @@ class Monitoring:
                 FeedbackCount(model_version=version, correct=correct, n=n)
                 for (version, correct), n in sorted(store.totals().items())
             ],
-            drift_window_s=self.drift_window_s,
-            drift={"label_mix": js_divergence(live, training) if training and live else None},
-            label_mix_live={name: live.get(name, 0) for name in LABEL_NAMES},
-            label_mix_training=training,
-            history=self._history(champion, training, now) if champion else [],
+            drift_window_s=drift.window_s,
+            drift=drift.scores(champion, now) if champion else dict.fromkeys(SIGNALS),
+            label_mix_live={name: live("label_mix").get(name, 0) for name in LABEL_NAMES},
+            label_mix_training=reference("label_mix"),
+            input_length_live=live("input_length"),
+            input_length_training=reference("input_length"),
+            history=self._history(champion, now) if champion else [],
             shadow=self.shadow_view(champion),
         )
 
@@ -120,13 +106,14 @@ class Monitoring:
             agreement=agreeing / scored if scored else None,
         )
 
-    def _history(self, version: str, training: dict[str, int] | None, now: float) -> list[HistoryPoint]:
-        since = now - max(self.drift_window_s, 6 * 3600)
-        mixes = self.mix.buckets(version, since)
+    def _history(self, version: str, now: float) -> list[HistoryPoint]:
+        since = now - max(self.drift.window_s, 6 * 3600)
+        mixes = self.drift.history(version, "label_mix", since)
+        lengths = self.drift.history(version, "input_length", since)
         feedback = {bucket: (n, correct) for bucket, n, correct in self.feedback.history(version, since)}
         points = []
         for bucket in sorted(set(mixes) | set(feedback)):
-            mix = mixes.get(bucket, Counter())
+            mix, mix_drift = mixes.get(bucket, (Counter(), None))
             n, correct = feedback.get(bucket, (0, 0))
             points.append(
                 HistoryPoint(
@@ -135,7 +122,8 @@ class Monitoring:
                     correct=correct,
                     accuracy=correct / n if n else None,
                     label_mix={name: mix.get(name, 0) for name in LABEL_NAMES},
-                    drift_label_mix=js_divergence(mix, training) if training and mix else None,
+                    drift_label_mix=mix_drift,
+                    drift_input_length=lengths.get(bucket, (Counter(), None))[1],
                 )
             )
         return points
@@ -155,7 +143,7 @@ class MonitoringCollector(Collector):
         try:
             windows, totals = store.windows(), store.totals()
             champion = self.monitoring.champion()
-            drift = self.monitoring.label_mix_drift(champion) if champion else None
+            drift = self.monitoring.drift.scores(champion) if champion else {}
         except (redis.RedisError, AgnewsError):
             return  # no sample beats a wrong one; /readyz says what is down
         accuracy = GaugeMetricFamily(
@@ -178,8 +166,9 @@ class MonitoringCollector(Collector):
             "Divergence of the champion's recent traffic from its training data (0 same, 1 disjoint).",
             labels=["signal"],
         )
-        if drift is not None:
-            score.add_metric(["label_mix"], drift)
+        for signal, value in drift.items():
+            if value is not None:
+                score.add_metric([signal], value)
         yield from (accuracy, count, total, score)
 
 
@@ -202,7 +191,8 @@ def open_monitoring(
         store, FEEDBACK_PREFIX, lambda record: [record], flush_interval_s=settings.feedback_log_flush_s
     )
     log_.start()
-    monitoring = Monitoring(feedback, LabelMix(client), registry, log_, settings.drift_window_s, shadow_stats)
+    drift = DriftReader.open(registry, client, settings.drift_window_s)
+    monitoring = Monitoring(feedback, drift, registry, log_, shadow_stats)
     metrics.register(MonitoringCollector(monitoring))
     return monitoring
 

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 import redis
-from agnews_core.drift import LabelMix
+from agnews_core.drift import LiveCounts, length_bucket
 from agnews_core.feedback import PredictionIndex
 from agnews_core.recordlog import Record, RecordLog
 from agnews_core.schemas import ClassifyResponse
@@ -144,13 +144,18 @@ class PredictionLogCollector(Collector):
 def open_prediction_log(
     settings: InferenceSettings, registry: CollectorRegistry, client: redis.Redis | None
 ) -> PredictionLog:
-    """The log the lifespan starts: with the Redis feedback index and label-mix counts when there is Redis."""
+    """The log the lifespan starts: with the Redis feedback index and drift counts when there is Redis."""
     index = None
     hooks: list[Callable[[list[Record]], None]] = []
     if client is not None:
         index = PredictionIndex(client, settings.prediction_index_ttl_s)
-        mix = LabelMix(client)
-        hooks.append(lambda records: mix.add((r["model_version"], r["label"], r["unix_time"]) for r in records))
+        mix, lengths = LiveCounts(client, "label_mix"), LiveCounts(client, "input_length")
+
+        def count(records: list[Record]) -> None:
+            mix.add((r["model_version"], r["label"], r["unix_time"]) for r in records)
+            lengths.add((r["model_version"], length_bucket(r["text_chars"]), r["unix_time"]) for r in records)
+
+        hooks.append(count)
     else:
         logger.info("INFERENCE_REDIS_URL is not set: predictions are logged but feedback cannot find them")
     log = PredictionLog(settings, index, hooks)

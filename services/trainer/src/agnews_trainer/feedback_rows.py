@@ -21,7 +21,7 @@ from agnews_core.storage import ArtifactStore
 from agnews_core.text import model_input
 from pydantic import BaseModel, Field
 
-from agnews_trainer.ingestion import SPLITS, content_hash, load_ingested, per_class_counts
+from agnews_trainer.ingestion import SPLITS, content_hash, load_ingested, per_class_counts, text_length_counts
 from agnews_trainer.manifest import write_json
 
 log = logging.getLogger(__name__)
@@ -104,6 +104,7 @@ def add_feedback_rows(ingested_dir: Path, store: ArtifactStore) -> FeedbackProve
         train.to_parquet(ingested_dir / "train.parquet", index=False)
         card.rows["train"] = len(train)
         card.per_class["train"] = per_class_counts(train)
+        card.text_length["train"] = text_length_counts(train)
         card.split_hashes["train"] = content_hash(train)
         card.content_hash = hashlib.sha256("".join(card.split_hashes[s] for s in SPLITS).encode()).hexdigest()
     card.feedback = provenance.model_dump()
