@@ -421,6 +421,7 @@ def test_admin_starts_a_training_run_and_sees_progress(page: Any, own_site: Ngin
     page.select_option("#t-preset", "tfidf")
     page.fill("#t-budget", "2")
     page.fill("#t-samples", "2000")
+    page.check("#t-feedback")  # the feedback other tests sent joins the training data (docs/monitoring.md)
 
     page.click("#t-submit")  # no key yet
     page.wait_for_selector("#admin-error[data-status='401']")
@@ -447,6 +448,9 @@ def test_admin_starts_a_training_run_and_sees_progress(page: Any, own_site: Ngin
         f"{mine}:is([data-state=succeeded], [data-state=failed], [data-state=cancelled])", timeout=600_000
     )
     assert job.get_attribute("data-state") == "succeeded", job.inner_text()
+    with gateway.client() as client:
+        jobs = client.get("/v1/jobs", params={"type": "training"}).json()["jobs"]
+    assert {j["id"]: j for j in jobs}[job_id]["params"]["with_feedback"] is True
     outcome = job.locator("p.muted").inner_text()
     assert outcome.startswith("Registered v"), outcome
     new_version = outcome.split()[1]

@@ -188,6 +188,7 @@ async function startTraining() {
   }
   const payload = { preset: $("#t-preset").value, time_budget_min: budget };
   if (Number.isFinite(samples) && samples > 0) payload.max_train_samples = samples;
+  if ($("#t-feedback").checked) payload.with_feedback = true;
   const button = $("#t-submit");
   button.disabled = true;
   try {
