@@ -32,6 +32,9 @@ from agnews_inference.settings import InferenceSettings
 logger = logging.getLogger(__name__)
 
 PREDICTIONS_PREFIX = "predictions"
+INDEX_DELAY_S = 0.02
+"""How long the log thread gathers predictions before indexing them: feedback can find a prediction about
+this long after its answer (the gateway waits that out once, see routes/feedback.py)."""
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,7 @@ class PredictionLog:
             flush_interval_s=settings.prediction_log_flush_s,
             max_pending=settings.prediction_log_max_pending,
             on_records=on_records,
+            coalesce_s=INDEX_DELAY_S,
         )
         self._random = random.Random()
         self.shadow: Callable[[Served], None] | None = None

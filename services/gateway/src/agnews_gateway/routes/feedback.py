@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+
+from agnews_core.errors import NotFoundError
 from agnews_core.schemas import FeedbackRequest, FeedbackResponse
 from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
@@ -10,6 +13,7 @@ from agnews_gateway.deps import ClientKeyDep
 from agnews_gateway.monitoring import MonitoringDep
 
 router = APIRouter(prefix="/v1", tags=["monitoring"])
+INDEX_GRACE_S = 0.25  # well above inference's INDEX_DELAY_S plus a Redis round trip
 
 
 @router.post(
@@ -22,7 +26,13 @@ router = APIRouter(prefix="/v1", tags=["monitoring"])
 )
 async def create_feedback(body: FeedbackRequest, monitoring: MonitoringDep, _key: ClientKeyDep) -> FeedbackResponse:
     """Record the true label of a prediction; repeated feedback for one id replaces the earlier one."""
-    outcome = await run_in_threadpool(monitoring.record_feedback, body.prediction_id, body.label)
+    try:
+        outcome = await run_in_threadpool(monitoring.record_feedback, body.prediction_id, body.label)
+    except NotFoundError:
+        # Inference indexes predictions in batches a few tens of milliseconds after answering; a client
+        # that sends feedback at once gets one more look rather than a 404 for its own prediction.
+        await asyncio.sleep(INDEX_GRACE_S)
+        outcome = await run_in_threadpool(monitoring.record_feedback, body.prediction_id, body.label)
     return FeedbackResponse(
         prediction_id=outcome.prediction_id,
         model_version=outcome.model_version,
