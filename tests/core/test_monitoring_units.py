@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from agnews_core.drift import js_divergence
 from agnews_core.recordlog import RecordLog, days, read_day
-from agnews_core.storage import LocalStore
+from agnews_core.storage import ArtifactStore, LocalStore
 
 
 def test_js_divergence_bounds_and_the_sports_only_figure() -> None:
@@ -24,7 +24,7 @@ def test_js_divergence_bounds_and_the_sports_only_figure() -> None:
     )
 
 
-def _log(store: LocalStore, **kwargs: object) -> RecordLog[dict[str, object]]:
+def _log(store: ArtifactStore, **kwargs: object) -> RecordLog[dict[str, object]]:
     return RecordLog(store, "things", lambda item: [item], **kwargs)  # type: ignore[arg-type]
 
 
@@ -60,3 +60,16 @@ def test_a_failed_write_keeps_its_records_for_the_next_flush(tmp_path: Path) -> 
     assert log.flush() == 1
     line = next((tmp_path / "good" / "things" / "date=2026-12-02").glob("*.jsonl")).read_text()
     assert json.loads(line)["n"] == 1
+
+
+def test_the_log_writes_to_s3_too(s3_server: object, s3_bucket: str) -> None:
+    from agnews_core.storage import open_store
+
+    store = open_store(f"s3://{s3_bucket}/agnews", s3_endpoint_url=s3_server.endpoint_url)  # type: ignore[attr-defined]
+    log = _log(store)  # type: ignore[arg-type]
+    for i in range(3):
+        log.put({"time": "2026-12-02T08:00:00Z", "n": i})
+    log._drain()
+    assert log.flush() == 3
+    assert days(store, "things") == ["2026-12-02"]
+    assert sorted(r["n"] for r in read_day(store, "things", "2026-12-02")) == [0, 1, 2]
