@@ -180,6 +180,13 @@ export async function pollJob(id, onUpdate, { signal, onTrouble } = {}) {
   }
 }
 
+/** "about 40 s left", "about 3 min left", "about 2 h left". */
+function remaining(seconds) {
+  if (seconds < 90) return `about ${Math.max(1, Math.round(seconds))} s left`;
+  if (seconds < 5400) return `about ${Math.round(seconds / 60)} min left`;
+  return `about ${Math.round(seconds / 3600)} h left`;
+}
+
 export function setProgress(bar, label, job) {
   const fraction = isNum(job.progress?.fraction) ? Math.min(1, Math.max(0, job.progress.fraction)) : 0;
   const done = job.state === "succeeded";
@@ -191,5 +198,7 @@ export function setProgress(bar, label, job) {
   bar.classList.toggle("done", done);
   const words = { queued: "Queued", running: "Running", succeeded: "Done", failed: "Failed", cancelled: "Cancelled" };
   const message = typeof job.progress?.message === "string" && job.progress.message ? `: ${job.progress.message}` : "";
-  label.textContent = `${words[job.state] || job.state || "Waiting"} (${value}%)${message}`;
+  // progress.eta_s: the worker's estimate of the time left (absent until it has one).
+  const eta = job.state === "running" && isNum(job.progress?.eta_s) && job.progress.eta_s >= 0 ? ` · ${remaining(job.progress.eta_s)}` : "";
+  label.textContent = `${words[job.state] || job.state || "Waiting"} (${value}%)${message}${eta}`;
 }
