@@ -316,6 +316,70 @@ def ml_dashboard() -> dict[str, Any]:
                 [(f"max by (queue) (agnews_queue_backlog{{{NS}}})", "{{queue}}")],
                 w=8,
             ),
+            row("Model in production (feedback and drift)"),
+            panel(
+                "Live accuracy by model version (feedback window)",
+                [(f"max by (model_version) (agnews_live_accuracy{{{NS}}})", "{{model_version}}")],
+                unit="percentunit",
+                w=8,
+                description="Share of correct predictions among readers' feedback (POST /v1/feedback).",
+            ),
+            panel(
+                "Feedback per hour (correct / wrong)",
+                [
+                    (
+                        f"sum by (model_version, correct) (increase(agnews_feedback_total{{{NS}}}[1h]))",
+                        "{{model_version}} correct={{correct}}",
+                    )
+                ],
+                w=8,
+                stack=True,
+            ),
+            panel(
+                "Drift from the champion's training data",
+                [(f"max by (signal) (agnews_drift_score{{{NS}}})", "{{signal}}")],
+                w=8,
+                description="Jensen-Shannon divergence in bits; the alert fires above 0.2 for 15 minutes.",
+            ),
+            panel(
+                "Label mix of live predictions (share)",
+                [
+                    (
+                        f"sum by (label) (rate(agnews_predictions_total{{{NS}}}[1h]))"
+                        f" / ignoring (label) group_left sum(rate(agnews_predictions_total{{{NS}}}[1h]))",
+                        "{{label}}",
+                    )
+                ],
+                unit="percentunit",
+                w=12,
+                stack=True,
+            ),
+            panel(
+                "Shadow agreement with the champion",
+                [
+                    (
+                        f"sum by (shadow) (rate(agnews_shadow_predictions_total{{{NS}, agree=\"true\"}}[1h]))"
+                        f" / sum by (shadow) (rate(agnews_shadow_predictions_total{{{NS}}}[1h]))",
+                        "{{shadow}}",
+                    ),
+                    (f"sum(rate(agnews_shadow_dropped_total{{{NS}}}[{RI}]))", "skipped (busy)"),
+                ],
+                unit="percentunit",
+                w=12,
+                description="Share of shadow predictions equal to the champion's; its live accuracy is beside "
+                "the champion's in the live accuracy panel.",
+            ),
+            panel(
+                "Prediction log records (written / dropped)",
+                [
+                    (
+                        f"sum by (outcome) (rate(agnews_prediction_log_records_total{{{NS}}}[{RI}]))",
+                        "{{outcome}}",
+                    )
+                ],
+                unit="ops",
+                w=12,
+            ),
             row("Last training run"),
             panel(
                 "Last training accuracy / macro F1",

@@ -290,6 +290,8 @@ class Stack:
             "INFERENCE_POLL_INTERVAL_S": "0.5",
             "INFERENCE_CACHE_DIR": str(self.workdir / "inference-cache"),
             "INFERENCE_INTRA_OP_THREADS": "1",
+            "INFERENCE_REDIS_URL": self.redis_url,
+            "INFERENCE_PREDICTION_LOG_FLUSH_S": "0.5",
         } | self.inference_env
         proc = self._spawn(
             name,

@@ -269,6 +269,7 @@ def test_network_policies(render: Render) -> None:
     # everyone else only from named peers
     assert _components(_policy(objs, "-redis")["ingress"][0]["from"]) == {
         "gateway",
+        "inference",  # the prediction index and label-mix counts (docs/monitoring.md)
         "batch-worker",
         "reaper",
         "trainer",

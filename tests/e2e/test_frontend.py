@@ -421,6 +421,7 @@ def test_admin_starts_a_training_run_and_sees_progress(page: Any, own_site: Ngin
     page.select_option("#t-preset", "tfidf")
     page.fill("#t-budget", "2")
     page.fill("#t-samples", "2000")
+    page.check("#t-feedback")  # the feedback other tests sent joins the training data (docs/monitoring.md)
 
     page.click("#t-submit")  # no key yet
     page.wait_for_selector("#admin-error[data-status='401']")
@@ -447,6 +448,9 @@ def test_admin_starts_a_training_run_and_sees_progress(page: Any, own_site: Ngin
         f"{mine}:is([data-state=succeeded], [data-state=failed], [data-state=cancelled])", timeout=600_000
     )
     assert job.get_attribute("data-state") == "succeeded", job.inner_text()
+    with gateway.client() as client:
+        jobs = client.get("/v1/jobs", params={"type": "training"}).json()["jobs"]
+    assert {j["id"]: j for j in jobs}[job_id]["params"]["with_feedback"] is True
     outcome = job.locator("p.muted").inner_text()
     assert outcome.startswith("Registered v"), outcome
     new_version = outcome.split()[1]
@@ -466,6 +470,58 @@ def test_admin_starts_a_training_run_and_sees_progress(page: Any, own_site: Ngin
     screenshot(page, "rolled-back")
 
 
+# ---------- feedback and the Monitor tab ----------
+
+
+def test_wrong_category_sends_feedback_and_the_monitor_tab_plots_it(page: Any, site: Nginx) -> None:
+    page.goto(site.url)
+    page.fill("#c-title", SPORTS_TITLE)
+    page.fill("#c-text", SPORTS_TEXT)
+    page.click("#c-submit")
+    expect(page.locator("#c-submit")).to_have_text("Classify")
+    assert page.is_visible("#c-feedback")
+    predicted = page.inner_text("#c-label")
+    page.click("#c-wrong summary")
+    choices = page.locator("#c-choices button")
+    assert choices.count() == 3 and predicted not in choices.all_inner_texts()
+    label = choices.first.get_attribute("data-label")
+    with page.expect_response("**/api/v1/feedback") as info:
+        choices.first.click()
+    sent = info.value
+    assert sent.status == 200
+    body = sent.json()
+    assert (body["label"], body["predicted"], body["correct"]) == (label, predicted, False)
+    assert json.loads(sent.request.post_data)["prediction_id"] == body["prediction_id"]
+    expect(page.locator("#c-feedback-msg")).to_have_text(f"Thanks: recorded as {label} (the model said {predicted}).")
+    assert_clean(page)
+    screenshot(page, "classify-feedback")
+
+    # The Monitor tab shows what the API says, with the plots drawn from its history.
+    page.click("#tab-monitor")
+    page.wait_for_selector("#mon-now .metric")
+    _, _, raw = site.get("/api/v1/monitoring")
+    summary = json.loads(raw)
+    live = {r["model_version"]: r for r in summary["live_accuracy"]}[summary["champion"]]
+    assert page.inner_text("#mon-champion") == summary["champion"]
+    assert page.inner_text("#mon-live-accuracy") == f"{live['accuracy'] * 100:.1f}%"
+    assert page.inner_text("#mon-length-drift") == f"{summary['drift']['input_length']:.3f}"
+    assert page.locator(f"#mon-versions tr[data-version='{summary['champion']}']").count() == 1
+    with_feedback = [h for h in summary["history"] if h["accuracy"] is not None]
+    with_drift = [h for h in summary["history"] if h["drift_label_mix"] is not None]
+    assert with_feedback and with_drift, summary["history"]
+    assert page.get_attribute("#mon-accuracy", "data-points") == str(len(with_feedback))
+    assert page.locator("#mon-accuracy circle").count() == len(with_feedback)
+    assert page.get_attribute("#mon-drift", "data-points") == str(len(with_drift))
+    assert page.locator("#mon-drift line.threshold").count() == 1
+    bars = page.locator("#mon-mix g[data-label]")
+    assert bars.count() == 4
+    total = sum(summary["label_mix_live"].values())
+    sports = page.locator("#mon-mix g[data-label='Sports']").get_attribute("data-live")
+    assert float(sports or "nan") == pytest.approx(summary["label_mix_live"]["Sports"] / total, abs=1e-4)
+    assert_clean(page)
+    screenshot(page, "monitor")
+
+
 # ---------- phone width ----------
 
 
@@ -482,6 +538,11 @@ def test_no_horizontal_scroll_at_375px(phone: Any, site: Nginx) -> None:
     phone.wait_for_selector("#bulk-results:not([hidden])", timeout=180_000)
     assert_no_horizontal_scroll(phone)
     screenshot(phone, "phone-bulk")
+
+    phone.click("#tab-monitor")
+    phone.wait_for_selector("#mon-now .metric")
+    assert_no_horizontal_scroll(phone)
+    screenshot(phone, "phone-monitor")
 
     phone.click("#tab-models")
     phone.wait_for_selector(".model-card")

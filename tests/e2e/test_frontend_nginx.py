@@ -82,7 +82,7 @@ def test_render_refuses_unsafe_values(tmp_path: Path) -> None:
 def test_page_headers(nginx: Nginx) -> None:
     status, headers, body = nginx.get("/")
     assert status == 200
-    assert b'<script src="app.js" defer></script>' in body
+    assert b'<script type="module" src="js/main.js"></script>' in body
     csp = headers["content-security-policy"]
     assert "default-src 'self'" in csp and "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
     assert "unsafe-inline" not in csp
@@ -92,7 +92,7 @@ def test_page_headers(nginx: Nginx) -> None:
     assert headers["content-type"].startswith("text/html")
 
 
-@pytest.mark.parametrize(("path", "kind"), [("app.js", "application/javascript"), ("styles.css", "text/css")])
+@pytest.mark.parametrize(("path", "kind"), [("js/bulk.js", "application/javascript"), ("styles.css", "text/css")])
 def test_assets_cached_and_gzipped(nginx: Nginx, path: str, kind: str) -> None:
     status, headers, body = nginx.get(path, headers={"Accept-Encoding": "gzip"})
     assert status == 200
@@ -101,6 +101,22 @@ def test_assets_cached_and_gzipped(nginx: Nginx, path: str, kind: str) -> None:
     assert headers.get("content-encoding") == "gzip"
     assert "content-security-policy" in headers  # the server-level headers survive in every location
     assert len(gzip.decompress(body)) > len(body)
+
+
+def test_every_module_the_page_imports_is_served_as_javascript(nginx: Nginx) -> None:
+    # Browsers refuse an ES module served with another MIME type, so a missing `types` entry breaks the page.
+    seen: set[str] = set()
+    todo = ["js/main.js"]
+    while todo:
+        path = todo.pop()
+        status, headers, body = nginx.get(path)
+        assert status == 200, path
+        assert headers["content-type"].startswith("application/javascript"), (path, headers["content-type"])
+        seen.add(path)
+        for name in re.findall(rb'^import .* from "\./([\w-]+\.js)";$', body, flags=re.M):
+            if f"js/{name.decode()}" not in seen:
+                todo.append(f"js/{name.decode()}")
+    assert {"js/main.js", "js/api.js", "js/classify.js", "js/bulk.js", "js/models.js"} <= seen
 
 
 def test_api_prefix_is_stripped(nginx: Nginx) -> None:

@@ -71,7 +71,8 @@ def test_batch_job_end_to_end(stack: Any) -> None:
         result = client.get(job["result"]["result_url"])
         assert result.status_code == 200 and result.headers["content-type"].startswith("text/csv")
         table = list(csv.DictReader(io.StringIO(result.text)))
-        assert list(table[0]) == ["id", "text", "label", "label_id", *(f"p_{n}" for n in LABEL_NAMES)]
+        assert list(table[0]) == ["id", "text", "label", "label_id", *(f"p_{n}" for n in LABEL_NAMES), "prediction_id"]
+        assert all(len(row["prediction_id"]) == 32 for row in table), "every batch row is logged with an id"
         assert [r["id"] for r in table] == [r[0] for r in rows]
         assert table[0]["text"] == "Team 0 wins the league final The coach praised the defence."
         assert Counter(r["label"] for r in table) == Counter({k: v for k, v in job["result"]["counts"].items() if v})

@@ -6,8 +6,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from agnews_core import labels
 from agnews_core.text import model_input, scrub
 
 # Every text a caller sends: lone surrogates and control characters become spaces on arrival.
@@ -64,11 +65,94 @@ class Prediction(BaseModel):
     label: str
     label_id: int = Field(description="1-4, as in the AG News dataset")
     scores: dict[str, float]
+    prediction_id: str | None = Field(
+        None, description="id for POST /v1/feedback; null when this prediction was not sampled into the log"
+    )
 
 
 class ClassifyResponse(BaseModel):
     model_version: str
     predictions: list[Prediction]
+
+
+class FeedbackRequest(BaseModel):
+    """The true class of a served prediction."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"prediction_id": "9f1c0e…", "label": "Sports"}]}
+    )
+
+    prediction_id: str = Field(min_length=1, max_length=64, pattern=r"^[0-9A-Za-z_-]+$")
+    label: str = Field(description="one of the four class names")
+
+    @field_validator("label")
+    @classmethod
+    def _known_label(cls, value: str) -> str:
+        labels.label_id(value)  # ValueError naming the four classes
+        return value
+
+
+class FeedbackResponse(BaseModel):
+    prediction_id: str
+    model_version: str
+    predicted: str
+    label: str
+    correct: bool
+    replaced: bool = Field(description="true when this replaced earlier feedback for the same prediction")
+
+
+class LiveAccuracy(BaseModel):
+    model_version: str
+    n: int = Field(description="feedback in the window")
+    correct: int
+    accuracy: float | None
+
+
+class FeedbackCount(BaseModel):
+    model_version: str
+    correct: bool
+    n: int
+
+
+class HistoryPoint(BaseModel):
+    """One 5-minute bucket of the champion's traffic."""
+
+    t: datetime
+    feedback: int
+    correct: int
+    accuracy: float | None
+    label_mix: dict[str, int] = Field(description="predicted-label counts")
+    drift_label_mix: float | None = Field(description="JS divergence of this bucket's mix from training")
+    drift_input_length: float | None = Field(description="the same for model-input length")
+
+
+class ShadowRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    share: float = Field(0.25, gt=0.0, le=1.0, description="share of logged live traffic the shadow scores")
+
+
+class ShadowView(BaseModel):
+    version: str
+    share: float
+    updated_at: str
+    scored: int = Field(0, description="predictions the shadow scored beside the current champion")
+    agreement: float | None = Field(None, description="share of those equal to the champion's label")
+
+
+class MonitoringSummary(BaseModel):
+    champion: str | None
+    window_s: float = Field(description="live accuracy window")
+    live_accuracy: list[LiveAccuracy]
+    feedback_total: list[FeedbackCount]
+    drift_window_s: float
+    drift: dict[str, float | None] = Field(description="signal -> divergence from the champion's training data")
+    label_mix_live: dict[str, int]
+    label_mix_training: dict[str, int] | None = Field(description="the champion's data card; null without one")
+    input_length_live: dict[str, int] = Field(description="model inputs per length bucket (characters)")
+    input_length_training: dict[str, int] | None
+    history: list[HistoryPoint]
+    shadow: ShadowView | None
 
 
 class JobType(StrEnum):
@@ -137,6 +221,7 @@ class TrainingJobRequest(BaseModel):
     max_train_samples: int | None = Field(None, gt=0)
     epochs: float | None = Field(None, gt=0, le=100)
     max_steps: int | None = Field(None, gt=0)
+    with_feedback: bool | None = Field(None, description="add readers' feedback rows to the train split")
 
 
 class ModelInfo(BaseModel):

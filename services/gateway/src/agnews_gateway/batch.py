@@ -19,7 +19,8 @@ from agnews_core.text import model_input
 
 from agnews_gateway.batch_files import FileFormat, parse_articles
 
-RESULT_COLUMNS = ("id", "text", "label", "label_id", *(f"p_{name}" for name in LABEL_NAMES))
+# prediction_id last, so readers that take the first columns by position keep working; empty when not logged.
+RESULT_COLUMNS = ("id", "text", "label", "label_id", *(f"p_{name}" for name in LABEL_NAMES), "prediction_id")
 
 
 class Classifier(Protocol):
@@ -73,6 +74,7 @@ def run_batch(
                     pred["label"],
                     pred["label_id"],
                     *(f"{float(scores.get(name, 0.0)):.6f}" for name in LABEL_NAMES),
+                    pred.get("prediction_id") or "",
                 ]
             )
         done = start + len(chunk)

@@ -18,8 +18,19 @@ from agnews_gateway import __version__
 from agnews_gateway.deps import Resources
 from agnews_gateway.inference_client import InferenceClient
 from agnews_gateway.metrics import GatewayMetrics
+from agnews_gateway.monitoring import open_monitoring
 from agnews_gateway.ratelimit import RateLimitMiddleware, TokenBucket
-from agnews_gateway.routes import batch_jobs, classify, health, jobs, models, training_jobs
+from agnews_gateway.routes import (
+    batch_jobs,
+    classify,
+    feedback,
+    health,
+    jobs,
+    models,
+    monitoring,
+    shadow,
+    training_jobs,
+)
 from agnews_gateway.settings import GatewaySettings
 from agnews_gateway.task_queue import TaskQueue
 
@@ -87,6 +98,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         # inference are down and says so on /readyz.
         resources = open_resources(settings, metrics)
         app.state.resources = resources
+        app.state.monitoring = open_monitoring(
+            settings, resources.jobs.client, resources.store, resources.registry, metrics.registry
+        )
         log.info(
             "gateway up: inference %s, redis %s, registry %s",
             settings.inference_url,
@@ -96,6 +110,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            app.state.monitoring.close()
             await resources.inference.aclose()
             await resources.limiter.aclose()
             resources.queue.close()
@@ -104,7 +119,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app = FastAPI(title="agnews gateway", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
     install_error_handlers(app)
-    for module in (classify, batch_jobs, training_jobs, jobs, models, health):
+    for module in (classify, batch_jobs, training_jobs, jobs, models, feedback, monitoring, shadow, health):
         app.include_router(module.router)
     # outermost last: metrics see every answer; the rate limit runs before the body is read, the key
     # guard and routing; the body limit counts bytes as the handler pulls them

@@ -75,6 +75,12 @@ class GatewaySettings(RegistrySettings):
     worker_metrics_port: int = 9102
     worker_metrics_host: str = "127.0.0.1"
 
+    # Monitoring (monitoring.py): the live-accuracy window and the durable feedback log.
+    feedback_window_s: float = Field(7 * 24 * 3600, gt=0, description="live accuracy counts feedback this recent")
+    feedback_window_max: int = Field(10_000, ge=1, description="and at most this many per model version")
+    drift_window_s: float = Field(3600, gt=0, description="drift compares this much recent traffic with training")
+    feedback_log_flush_s: float = Field(5.0, gt=0, description="longest a feedback record waits to be written")
+
     @field_validator("redis_url")
     @classmethod
     def _redis_url(cls, value: str) -> str:

@@ -16,6 +16,7 @@ from agnews_inference.batcher import MicroBatcher
 from agnews_inference.errors import install_error_handlers
 from agnews_inference.metrics import InferenceMetrics
 from agnews_inference.model_server import ModelServer
+from agnews_inference.monitoring import open_monitoring
 from agnews_inference.routes import classify, health, metrics, models
 from agnews_inference.settings import InferenceSettings
 
@@ -31,14 +32,18 @@ def create_app(settings: InferenceSettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         server = ModelServer(settings, app_metrics)
         batcher = MicroBatcher(lambda: server.current, app_metrics, settings.batch_policy(), workers=settings.workers)
+        monitoring = open_monitoring(settings, server, app_metrics.registry)
         app.state.model_server, app.state.batcher = server, batcher
+        app.state.prediction_log = monitoring.prediction_log
         batcher.start()
+        monitoring.start()
         follower = asyncio.create_task(server.follow(), name="follow-champion")
         try:
             yield
         finally:
             await server.close(follower)
             await asyncio.to_thread(batcher.stop)
+            await monitoring.close()
 
     app = FastAPI(
         title="agnews inference",

@@ -12,6 +12,7 @@ from fastapi import Depends, Request
 from agnews_inference.batcher import MicroBatcher
 from agnews_inference.metrics import InferenceMetrics
 from agnews_inference.model_server import ModelServer
+from agnews_inference.prediction_log import PredictionLog
 from agnews_inference.settings import InferenceSettings
 
 
@@ -35,10 +36,16 @@ def get_metrics(request: Request) -> InferenceMetrics:
     return metrics
 
 
+def get_prediction_log(request: Request) -> PredictionLog:
+    log: PredictionLog = request.app.state.prediction_log
+    return log
+
+
 SettingsDep = Annotated[InferenceSettings, Depends(get_settings)]
 ModelServerDep = Annotated[ModelServer, Depends(get_model_server)]
 BatcherDep = Annotated[MicroBatcher, Depends(get_batcher)]
 MetricsDep = Annotated[InferenceMetrics, Depends(get_metrics)]
+PredictionLogDep = Annotated[PredictionLog, Depends(get_prediction_log)]
 
 
 def get_key_ring(request: Request) -> KeyRing:

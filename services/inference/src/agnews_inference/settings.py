@@ -77,6 +77,15 @@ class InferenceSettings(RegistrySettings):
             max_tokens_per_text=self.max_length or max_tokens_per_text,
         )
 
+    # Monitoring (prediction_log.py): what is logged, and the Redis index feedback joins on.
+    prediction_log_rate: float = Field(1.0, ge=0.0, le=1.0, description="share of predictions logged, with an id")
+    prediction_log_text: bool = Field(True, description="keep the model input text in the log (else only its hash)")
+    prediction_log_flush_s: float = Field(5.0, gt=0, description="longest a record waits before it is written")
+    prediction_log_flush_rows: int = Field(2000, ge=1, description="records that trigger a write before that")
+    prediction_log_max_pending: int = Field(100_000, ge=1, description="records held in memory; more are dropped")
+    redis_url: str | None = Field(None, description="Redis for the prediction index feedback joins on (optional)")
+    prediction_index_ttl_s: int = Field(6 * 3600, ge=60, description="how long a prediction accepts feedback")
+
     @field_validator("admin_keys", mode="before")
     @classmethod
     def _split_keys(cls, value: object) -> object:

@@ -69,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--work-dir", type=Path, help="runs/<id>/ go here (default: $TRAINER_WORK_DIR)")
     run.add_argument("--run-dir", type=Path, help="this run's folder (default: <work-dir>/runs/<id>)")
     run.add_argument("--max-train-samples", type=int)
+    run.add_argument(
+        "--with-feedback", action="store_true", default=None, help="add readers' feedback rows to the train split"
+    )
     run.add_argument("--epochs", type=float)
     run.add_argument("--max-steps", type=int)
     run.add_argument("--time-budget-min", type=float)
@@ -134,6 +137,7 @@ def cmd_run(args: argparse.Namespace) -> dict[str, Any]:
             "work_dir",
             "run_dir",
             "max_train_samples",
+            "with_feedback",
             "epochs",
             "max_steps",
             "time_budget_min",

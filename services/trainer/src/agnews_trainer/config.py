@@ -61,6 +61,7 @@ class RunConfig(BaseModel):
     epochs: float | None = Field(None, gt=0)
     max_steps: int | None = Field(None, gt=0)
     max_train_samples: int | None = Field(None, gt=0)
+    with_feedback: bool = Field(False, description="add readers' feedback (the registry's logs) to the train split")
     time_budget_min: float | None = Field(None, gt=0)
     learning_rate: float | None = Field(None, gt=0)
     batch_size: int | None = Field(None, gt=0)

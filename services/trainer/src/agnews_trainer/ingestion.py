@@ -20,12 +20,15 @@ import zipfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import pandas as pd
+from agnews_core.drift import length_histogram
 from agnews_core.errors import InvalidInputError, NotFoundError, StorageError
 from agnews_core.labels import LABEL_NAMES
 from agnews_core.storage import open_store
+from agnews_core.text import model_input
 from pydantic import BaseModel, Field
 
 from agnews_trainer.manifest import recording, write_json
@@ -54,6 +57,10 @@ class DataCard(BaseModel):
     split_hashes: dict[str, str] = Field(default_factory=dict)
     content_hash: str = ""
     classes: list[str] = Field(default_factory=lambda: list(LABEL_NAMES))
+    text_length: dict[str, dict[str, int]] = Field(
+        default_factory=dict, description="split -> rows per model-input length bucket (the drift reference)"
+    )
+    feedback: dict[str, Any] | None = Field(None, description="feedback rows added to train (feedback_rows.py)")
 
 
 @dataclass
@@ -295,12 +302,21 @@ def ingest(
             frame.to_parquet(out_dir / f"{split}.parquet", index=False)
             card.rows[split] = len(frame)
             card.per_class[split] = per_class_counts(frame)
+            card.text_length[split] = text_length_counts(frame)
             card.split_hashes[split] = content_hash(frame)
         card.content_hash = hashlib.sha256("".join(card.split_hashes[s] for s in SPLITS).encode()).hexdigest()
         write_json(out_dir / "data_card.json", card.model_dump(mode="json"))
         rec.summary = {"rows": card.rows, "content_hash": card.content_hash}
         log.info("ingested %s: %s rows (hash %s)", source, card.rows, card.content_hash[:12])
     return IngestResult(out_dir=out_dir, data_card=card)
+
+
+def text_length_counts(frame: pd.DataFrame) -> dict[str, int]:
+    """Rows per model-input length bucket: what serving's input_length drift compares live traffic with."""
+    inputs = (
+        model_input(t, d) for t, d in zip(frame["title"].fillna(""), frame["description"].fillna(""), strict=True)
+    )
+    return length_histogram(len(text) for text in inputs)
 
 
 def load_ingested(out_dir: Path) -> tuple[dict[str, pd.DataFrame], DataCard]:

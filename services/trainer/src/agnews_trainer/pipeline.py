@@ -29,6 +29,7 @@ from pydantic import BaseModel
 from agnews_trainer.config import RunConfig
 from agnews_trainer.durable import DurableRun
 from agnews_trainer.evaluation import classification_metrics, evaluate_model
+from agnews_trainer.feedback_rows import add_feedback_rows
 from agnews_trainer.ingestion import ingest, load_ingested, read_eval_data
 from agnews_trainer.manifest import git_commit, recording, stage_dir, write_json
 from agnews_trainer.publish import PublishCancelled, publish_model
@@ -167,6 +168,8 @@ def run_pipeline(
     ingested = ingest(
         cfg.data, stage_dir(run_dir, "ingestion"), s3_endpoint_url=cfg.s3_endpoint_url, s3_region=cfg.s3_region
     )
+    if cfg.with_feedback:
+        add_feedback_rows(ingested.out_dir, open_registry(cfg).store)
     frames, card = load_ingested(ingested.out_dir)
 
     rep.stage("validation", "validating data")

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # Only the fields a caller may set through POST /v1/training-jobs reach the run config.
-JOB_PARAMS = ("preset", "data", "time_budget_min", "max_train_samples", "epochs", "max_steps")
+JOB_PARAMS = ("preset", "data", "time_budget_min", "max_train_samples", "epochs", "max_steps", "with_feedback")
 
 
 class LastTrainingMetrics:

@@ -10,7 +10,7 @@ from agnews_core.schemas import ClassifyRequest, ClassifyResponse, Prediction
 from fastapi import APIRouter, Request, Response
 
 from agnews_inference.batcher import BatchResult, MicroBatcher
-from agnews_inference.deps import BatcherDep, MetricsDep, SettingsDep
+from agnews_inference.deps import BatcherDep, MetricsDep, PredictionLogDep, SettingsDep
 from agnews_inference.metrics import InferenceMetrics
 
 router = APIRouter(prefix="/v1", tags=["classify"])
@@ -20,7 +20,12 @@ CLIENT_GONE = 499  # nginx's "client closed request": nobody reads it, but the a
 
 @router.post("/classify", response_model=ClassifyResponse)
 async def create_classification(
-    body: ClassifyRequest, request: Request, settings: SettingsDep, batcher: BatcherDep, metrics: MetricsDep
+    body: ClassifyRequest,
+    request: Request,
+    settings: SettingsDep,
+    batcher: BatcherDep,
+    metrics: MetricsDep,
+    prediction_log: PredictionLogDep,
 ) -> ClassifyResponse | Response:
     """Classify up to INFERENCE_MAX_ITEMS texts or articles (model input longer than INFERENCE_MAX_CHARS is cut)."""
     count = body.items_count()
@@ -34,6 +39,7 @@ async def create_classification(
     if result is None:
         return Response(status_code=CLIENT_GONE)
     response = to_response(result)
+    prediction_log.stamp(response, result.probs, inputs)  # the monitoring seam: ids now, the rest in a thread
     observe(metrics, response)
     return response
 
@@ -56,7 +62,7 @@ async def _unless_client_leaves(request: Request, batcher: MicroBatcher, inputs:
 
 
 def observe(metrics: InferenceMetrics, response: ClassifyResponse) -> None:
-    """The one place a served prediction passes after it is computed (a prediction log hooks in here)."""
+    """The one place a served prediction passes after it is computed (the prediction log stamps it just before)."""
     for label, n in Counter(p.label for p in response.predictions).items():
         metrics.predictions.labels(label).inc(n)
 
