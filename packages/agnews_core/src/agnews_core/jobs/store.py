@@ -9,7 +9,8 @@ job from running at once: a worker that was killed loses its lease when it stops
 Running jobs are also members of one set, so the reaper (agnews_gateway.reaper) finds a job whose lease
 expired without reading every record. A job about to make its result visible (a training run moving the
 champion) first `commit`s: from then on a cancel is refused, and a job cancelled before that never commits,
-so cancel and promotion cannot interleave.
+so cancel and promotion cannot interleave. A committed job stays committed across redeliveries (its champion
+may already have moved).
 """
 
 from __future__ import annotations
@@ -106,7 +107,7 @@ if attempts >= tonumber(ARGV[1]) then
       .. ARGV[1] .. ' attempts')
   return 2
 end
-redis.call('HSET', KEYS[1], 'state', 'queued', 'phase', '', 'progress_message', ARGV[3])
+redis.call('HSET', KEYS[1], 'state', 'queued', 'progress_message', ARGV[3])
 return 1
 """
 
@@ -308,7 +309,7 @@ class JobStore:
         with self._redis():
             applied = self._transition(
                 keys=self._keys(job_id),
-                args=[ACTIVE, "1", _now(), "state", str(JobState.RUNNING), "phase", "", "progress_message", "started"],
+                args=[ACTIVE, "1", _now(), "state", str(JobState.RUNNING), "progress_message", "started"],
             )
         return bool(applied == 1)
 
@@ -356,8 +357,6 @@ class JobStore:
                     "",
                     "state",
                     str(JobState.QUEUED),
-                    "phase",
-                    "",
                     "progress_message",
                     message,
                 ],
