@@ -131,6 +131,7 @@ def main() -> int:
             stop.set()
             load.join(15)
             checks = [_check(client, job_id, n) for job_id, n in jobs.items()]
+            lost = {job_id: state for (job_id, (state, _, _)) in zip(jobs, checks, strict=True) if state != "succeeded"}
             attempts = Counter(client.get(f"/v1/jobs/{job_id}").json()["attempts"] for job_id in jobs)
     figures = {
         "jobs_submitted": len(jobs),
@@ -148,6 +149,7 @@ def main() -> int:
         "classify_other": {k: v for k, v in statuses.items() if k != "200"},
         "submit_retries": dict(submit_errors),
         "seconds_until_all_done": round(drained, 1),
+        "lost_jobs": lost,
     }
     print(
         f"\nsoak: {args.jobs} batch jobs over {args.duration:.0f}s, faults at "

@@ -37,16 +37,23 @@ end
 redis.call('HSET', KEYS[1], unpack(ARGV, 6))
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+redis.call('ZADD', KEYS[4], ARGV[2], ARGV[1])
 return ARGV[1]
 """
 
-# Keep the running set (KEYS[2]) in step with a job's new state (field pairs from ARGV[first]).
+# Keep the running set (KEYS[2]) and the queued set (KEYS[3], scored by when it was queued) in step with a
+# job's new state (field pairs from ARGV[first]).
 _TRACK_RUNNING = """
 local function track(first)
   for i = first, #ARGV - 1, 2 do
     if ARGV[i] == 'state' then
       local id = redis.call('HGET', KEYS[1], 'id')
       if ARGV[i + 1] == 'running' then redis.call('SADD', KEYS[2], id) else redis.call('SREM', KEYS[2], id) end
+      if ARGV[i + 1] == 'queued' then
+        redis.call('ZADD', KEYS[3], redis.call('TIME')[1], id)
+      else
+        redis.call('ZREM', KEYS[3], id)
+      end
     end
   end
 end
@@ -83,6 +90,7 @@ if redis.call('HGET', KEYS[1], 'phase') == 'committed' then return 2 end
 redis.call('HSET', KEYS[1], 'state', 'cancelled', 'cancel', '1', 'finished_at', ARGV[1],
   'progress_message', 'cancelled')
 redis.call('SREM', KEYS[2], redis.call('HGET', KEYS[1], 'id'))
+redis.call('ZREM', KEYS[3], redis.call('HGET', KEYS[1], 'id'))
 return 1
 """
 
@@ -93,12 +101,12 @@ redis.call('HSET', KEYS[1], 'phase', 'committed')
 return 1
 """
 
-# A running job whose lease is gone (KEYS[3]): re-queue it (1) or, after ARGV[1] attempts, fail it (2).
+# A running job whose lease is gone (KEYS[4]): re-queue it (1) or, after ARGV[1] attempts, fail it (2).
 _REAP = """
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state then redis.call('SREM', KEYS[2], ARGV[4]) return -1 end
 if state ~= 'running' then redis.call('SREM', KEYS[2], ARGV[4]) return 0 end
-if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
+if redis.call('EXISTS', KEYS[4]) == 1 then return 0 end
 redis.call('SREM', KEYS[2], ARGV[4])
 local attempts = tonumber(redis.call('HGET', KEYS[1], 'attempts') or '0')
 if attempts >= tonumber(ARGV[1]) then
@@ -108,6 +116,7 @@ if attempts >= tonumber(ARGV[1]) then
   return 2
 end
 redis.call('HSET', KEYS[1], 'state', 'queued', 'progress_message', ARGV[3])
+redis.call('ZADD', KEYS[3], redis.call('TIME')[1], ARGV[4])
 return 1
 """
 
@@ -198,8 +207,12 @@ class JobStore:
     def _running_key(self) -> str:
         return f"{self.prefix}:running"
 
+    @property
+    def _queued_key(self) -> str:
+        return f"{self.prefix}:queued"
+
     def _keys(self, job_id: str) -> list[str]:
-        return [self._job_key(job_id), self._running_key]
+        return [self._job_key(job_id), self._running_key, self._queued_key]
 
     @contextmanager
     def _redis(self) -> Iterator[None]:
@@ -250,7 +263,7 @@ class JobStore:
         idem = self._idem_key(job_type, owner, idempotency_key) if idempotency_key else ""
         with self._redis():
             got = self._create(
-                keys=[self._job_key(job_id), self._index_key, idem],
+                keys=[self._job_key(job_id), self._index_key, idem, self._queued_key],
                 args=[job_id, time.time(), self.job_ttl_s, self.idempotency_ttl_s, f"{self.prefix}:job:", *flat],
             )
         if got != job_id:
@@ -367,6 +380,24 @@ class JobStore:
     def running_ids(self) -> tuple[str, ...]:
         with self._redis():
             return tuple(sorted(cast(set[str], self.client.smembers(self._running_key))))
+
+    def queued_since(self, older_than_s: float) -> tuple[str, ...]:
+        """Jobs queued for longer than `older_than_s` (their message may be lost); records gone are dropped."""
+        with self._redis():
+            ids = cast(list[str], self.client.zrangebyscore(self._queued_key, "-inf", time.time() - older_than_s))
+            pipe = self.client.pipeline(transaction=False)
+            for job_id in ids:
+                pipe.hget(self._job_key(job_id), "state")
+            states = cast(list[str | None], pipe.execute())
+            gone = [job_id for job_id, state in zip(ids, states, strict=True) if state != JobState.QUEUED]
+            if gone:
+                self.client.zrem(self._queued_key, *gone)
+        return tuple(job_id for job_id, state in zip(ids, states, strict=True) if state == JobState.QUEUED)
+
+    def touch_queued(self, job_id: str) -> None:
+        """Restart a queued job's clock (it was just sent again)."""
+        with self._redis():
+            self.client.zadd(self._queued_key, {job_id: time.time()}, xx=True)
 
     def reap(self, job_id: str, max_attempts: int) -> str:
         """A running job whose lease expired: "requeued", "failed" (attempts used up), or "alive"/"gone"."""
