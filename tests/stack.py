@@ -219,6 +219,7 @@ class Stack:
             "GATEWAY_BATCH_CHUNK_PAUSE_S": "0.1",
             "GATEWAY_REAPER_INTERVAL_S": "1",
             "GATEWAY_RETENTION_INTERVAL_S": "2",
+            "GATEWAY_QUEUED_GRACE_S": "3",
             "GATEWAY_REAPER_METRICS_PORT": str(self.reaper_metrics_port),
         }
 

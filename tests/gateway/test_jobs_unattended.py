@@ -109,3 +109,30 @@ def test_outcome_is_recorded_across_a_redis_restart(tmp_path: Path) -> None:
         for proc in procs:
             proc.terminate()
             proc.wait(10)
+
+
+def test_reaper_resends_a_queued_job_whose_message_is_gone(redis_url: str, tmp_path: Path) -> None:
+    from agnews_core.storage import LocalStore
+    from agnews_gateway.reaper import Reaper, ReaperMetrics, broker_job_ids
+    from agnews_gateway.settings import GatewaySettings
+    from agnews_gateway.task_queue import TaskQueue
+
+    redis.Redis.from_url(redis_url).flushdb()
+    settings = GatewaySettings(redis_url=redis_url, queued_grace_s=0.5)
+    jobs = JobStore.from_url(redis_url)
+    queue = TaskQueue(settings)
+    reaper = Reaper(settings, jobs, queue, LocalStore(tmp_path), ReaperMetrics())
+    try:
+        lost, _ = jobs.create(JobType.BATCH, {})  # created, but its message never reached the broker
+        waiting, _ = jobs.create(JobType.BATCH, {})
+        queue.send(JobType.BATCH, waiting.id)
+        assert reaper.resend_lost() == 0  # both still within the grace period
+        time.sleep(0.6)
+        assert broker_job_ids(jobs.client) == {waiting.id}
+        assert reaper.resend_lost() == 1 and broker_job_ids(jobs.client) == {waiting.id, lost.id}
+        time.sleep(0.6)
+        assert reaper.resend_lost() == 0  # its message is there now
+        jobs.mark_running(lost.id)
+        assert jobs.queued_since(0) == (waiting.id,)
+    finally:
+        queue.close()

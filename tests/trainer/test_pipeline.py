@@ -184,3 +184,19 @@ def test_secondary_rank_trains_but_never_publishes(
     assert ModelRegistry(LocalStore(tmp_path / "registry")).list_versions() == []
     assert (tmp_path / "shared-run" / "rank1" / "training").is_dir()
     assert not (tmp_path / "shared-run" / "rank1" / "run.json").exists()
+
+
+def test_a_run_redone_after_dying_mid_publish_publishes_one_version(agnews_folder: Path, tmp_path: Path) -> None:
+    """The first delivery uploaded (and promoted) its version, then died before writing its result."""
+    from agnews_trainer.durable import DurableRun
+
+    cfg = _cfg(agnews_folder, tmp_path, run_dir=tmp_path / "work" / "runs" / "job-a")
+    store = LocalStore(tmp_path / "registry")
+    first = run_pipeline(cfg, durable=DurableRun(store, "job-a"))
+    (Path(first.run_dir) / "run.json").unlink()  # what the dead delivery never wrote
+    store.delete("runs/job-a/run.json")
+    again = run_pipeline(cfg, durable=DurableRun(store, "job-a"))
+    registry = ModelRegistry(store)
+    assert again.version == first.version and [m.version for m in registry.list_versions()] == [first.version]
+    assert again.promoted and registry.champion().version == first.version  # type: ignore[union-attr]
+    assert DurableRun(store, "job-a").result() == again.model_dump(mode="json")

@@ -11,6 +11,15 @@ BATCH_CLASSIFY_TASK = "agnews.batch.classify"
 TASK_QUEUES: dict[str, str] = {TRAIN_TASK: TRAINING_QUEUE, BATCH_CLASSIFY_TASK: BATCH_QUEUE}
 
 
+def unacked_keys(queue: str) -> dict[str, str]:
+    """The Redis keys a worker of `queue` keeps its unacknowledged messages under (kombu transport options)."""
+    return {
+        "unacked_key": f"unacked:{queue}",
+        "unacked_index_key": f"unacked_index:{queue}",
+        "unacked_mutex_key": f"unacked_mutex:{queue}",
+    }
+
+
 def celery_config(
     redis_url: str,
     *,
@@ -42,11 +51,7 @@ def celery_config(
         "health_check_interval": 10,
     }
     if queue is not None:
-        transport.update(
-            unacked_key=f"unacked:{queue}",
-            unacked_index_key=f"unacked_index:{queue}",
-            unacked_mutex_key=f"unacked_mutex:{queue}",
-        )
+        transport.update(unacked_keys(queue))
     return {
         "broker_url": redis_url,
         "result_backend": result_backend or redis_url,

@@ -3,7 +3,9 @@
 Every `reaper_interval_s` it looks at the running jobs; one whose lease expired (its worker was killed, its
 node preempted, and no redelivery came) is re-queued, and failed with a clear error once it started
 `max_attempts` times. A worker renews its lease every third of it, so a lost job is found within about one
-lease plus one interval. Every `retention_interval_s` it deletes what outlived its job (retention.py) and
+lease plus one interval. A job queued for `queued_grace_s` whose message is nowhere in the broker (kombu pops
+a message before it records it as unacknowledged: a worker killed in between loses it) is sent again.
+Every `retention_interval_s` it deletes what outlived its job (retention.py) and
 exports the bytes held per storage area. Run one replica: every step is a compare-and-set in Redis, so two
 would only do the same work twice, never harm.
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import signal
 import threading
 import time
@@ -20,6 +23,7 @@ from typing import Any
 from agnews_core.errors import AgnewsError
 from agnews_core.jobs import JobStore, JobStoreUnavailableError
 from agnews_core.storage import ArtifactStore
+from agnews_core.tasks import TASK_QUEUES, unacked_keys
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 
 from agnews_gateway.retention import AREAS, bytes_per_area, sweep
@@ -27,6 +31,21 @@ from agnews_gateway.settings import GatewaySettings
 from agnews_gateway.task_queue import TaskQueue
 
 log = logging.getLogger(__name__)
+
+_TASK_ID = re.compile(r'"id": "([0-9a-f]{32})"')
+_PRIORITY_SEP = "\x06\x16"  # kombu's Redis priority queues: <queue>, <queue>\x06\x163, ...
+
+
+def broker_job_ids(client: Any) -> set[str]:
+    """Ids of every job with a message in the broker: waiting in a queue or held unacknowledged by a worker."""
+    found: set[str] = set()
+    for queue in set(TASK_QUEUES.values()):
+        for key in (queue, *(f"{queue}{_PRIORITY_SEP}{p}" for p in (3, 6, 9))):
+            for raw in client.lrange(key, 0, -1):
+                found.update(_TASK_ID.findall(raw))
+        for raw in client.hvals(unacked_keys(queue)["unacked_key"]):
+            found.update(_TASK_ID.findall(raw))
+    return found
 
 
 class ReaperMetrics:
@@ -36,7 +55,7 @@ class ReaperMetrics:
         self.registry = registry or CollectorRegistry()
         self.jobs = Counter(
             "agnews_reaper_jobs_total",
-            "Jobs with an expired lease, by what the reaper did (requeued, failed).",
+            "Jobs the reaper acted on: expired lease (requeued, failed), lost message (resent).",
             ["outcome"],
             registry=self.registry,
         )
@@ -55,7 +74,7 @@ class ReaperMetrics:
         )
         for area in AREAS:
             self.bytes.labels(area)
-        for outcome in ("requeued", "failed"):
+        for outcome in ("requeued", "failed", "resent"):
             self.jobs.labels(outcome)
 
 
@@ -89,6 +108,22 @@ class Reaper:
                 self.metrics.jobs.labels(outcome).inc()
         return done
 
+    def resend_lost(self) -> int:
+        stale = self.jobs.queued_since(self.settings.queued_grace_s)
+        if not stale:
+            return 0
+        present = broker_job_ids(self.jobs.client)
+        sent = 0
+        for job_id in stale:
+            if job_id in present:
+                continue  # waiting its turn in a long queue, or held by a worker
+            self.queue.send(self.jobs.get(job_id).type, job_id)
+            self.jobs.touch_queued(job_id)
+            self.metrics.jobs.labels("resent").inc()
+            log.warning("job %s was queued with no message left in the broker: sent again", job_id)
+            sent += 1
+        return sent
+
     def retain(self) -> dict[str, int]:
         deleted = sweep(self.store, self.jobs, failed_run_ttl_s=self.settings.failed_run_ttl_s)
         for area, n in deleted.items():
@@ -109,6 +144,7 @@ class Reaper:
         next_retention = 0.0
         while not stop.is_set():
             self._guarded("reap", self.reap)
+            self._guarded("resend", self.resend_lost)
             if time.monotonic() >= next_retention:
                 self._guarded("retention", self.retain)
                 next_retention = time.monotonic() + self.settings.retention_interval_s

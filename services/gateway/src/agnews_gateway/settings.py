@@ -66,6 +66,7 @@ class GatewaySettings(RegistrySettings):
     record_timeout_s: float = Field(600.0, gt=0, description="how long a job's outcome is retried while Redis is down")
     max_attempts: int = Field(3, ge=1, description="deliveries a job may start before the reaper fails it")
     reaper_interval_s: float = Field(10.0, gt=0, description="how often the reaper looks for expired leases")
+    queued_grace_s: float = Field(60.0, gt=0, description="a queued job with no broker message after this is resent")
     retention_interval_s: float = Field(300.0, gt=0, description="how often the reaper deletes expired files")
     failed_run_ttl_s: int = Field(3 * 24 * 3600, ge=0, description="failed training runs' checkpoints kept this long")
     reaper_metrics_port: int = 9103

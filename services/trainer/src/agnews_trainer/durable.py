@@ -79,6 +79,19 @@ class DurableRun:
         log.info("restored the checkpoint of step %d from %s", latest["step"], self.store.uri)
         return int(latest["step"])
 
+    def version(self, make: str) -> str:
+        """The version id this run publishes as: the one chosen by an earlier delivery, else `make` (recorded).
+
+        A delivery that died after uploading its version (before its result was written) is redone under the
+        same id, so the registry refuses the duplicate and the run reuses what it uploaded: one version per run.
+        """
+        key = f"{self.prefix}/version.txt"
+        try:
+            return self.store.get_bytes(key).decode().strip()
+        except NotFoundError:
+            self.store.put_bytes(key, make.encode())
+            return make
+
     def result(self) -> dict[str, Any] | None:
         try:
             return dict(json.loads(self.store.get_bytes(f"{self.prefix}/{RESULT}")))

@@ -206,6 +206,8 @@ def run_pipeline(
         raise SecondaryProcessDone(f"rank {rank} finished training; rank 0 evaluates and publishes")
 
     version = new_version_id(trained.kind)
+    if durable is not None:
+        version = durable.version(version)
     sha = git_commit()
     config_record: dict[str, Any] = {"training": dataclasses.asdict(train_cfg), "data": cfg.data, "seed": cfg.seed}
     rep.stage("evaluation", "evaluating on the test split")

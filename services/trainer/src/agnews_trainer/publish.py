@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agnews_core.errors import AgnewsError
+from agnews_core.errors import AgnewsError, ConflictError
 from agnews_core.registry import ModelManifest, ModelRegistry, PromotionDecision
 
 from agnews_trainer.evaluation import ARTIFACTS
@@ -106,7 +106,11 @@ def publish_model(
             config=config or {},
             git_commit=git_commit,
         )
-        manifest = registry.publish(package, draft)
+        try:
+            manifest = registry.publish(package, draft)
+        except ConflictError:  # a redelivered run uploaded this version before it died: reuse it
+            manifest = registry.get(version)
+            log.info("%s was already published by an earlier delivery of this run", version)
         # The staged copy is only links to files the run folder already holds; drop it to save inodes.
         shutil.rmtree(package, ignore_errors=True)
         log.info("published %s to %s", version, registry.uri)
@@ -115,7 +119,10 @@ def publish_model(
             raise PublishCancelled(f"training run cancelled while publishing; {version} was withdrawn")
 
         decision: PromotionDecision | None = None
-        if promote:
+        current = registry.champion()
+        if current is not None and current.version == version:  # promoted by that earlier delivery
+            promoted, reason = True, current.reason
+        elif promote:
             decision = registry.promote_if_better(manifest, metric=metric, min_delta=min_delta)
             promoted, reason = decision.promoted, decision.reason
         else:

@@ -9,7 +9,8 @@ job from running at once: a worker that was killed loses its lease when it stops
 Running jobs are also members of one set, so the reaper (agnews_gateway.reaper) finds a job whose lease
 expired without reading every record. A job about to make its result visible (a training run moving the
 champion) first `commit`s: from then on a cancel is refused, and a job cancelled before that never commits,
-so cancel and promotion cannot interleave.
+so cancel and promotion cannot interleave. A committed job stays committed across redeliveries (its champion
+may already have moved).
 """
 
 from __future__ import annotations
@@ -25,100 +26,8 @@ from typing import Any, cast
 import redis
 
 from agnews_core.errors import AgnewsError, ConflictError, JobNotFoundError, NotReadyError
+from agnews_core.jobs.scripts import CANCEL, COMMIT, CREATE, REAP, RELEASE, RENEW, TRANSITION
 from agnews_core.schemas import Job, JobProgress, JobState, JobType
-
-_CREATE = """
-if KEYS[3] ~= '' then
-  local existing = redis.call('GET', KEYS[3])
-  if existing and redis.call('EXISTS', ARGV[5] .. existing) == 1 then return existing end
-  redis.call('SET', KEYS[3], ARGV[1], 'EX', ARGV[4])
-end
-redis.call('HSET', KEYS[1], unpack(ARGV, 6))
-redis.call('EXPIRE', KEYS[1], ARGV[3])
-redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
-return ARGV[1]
-"""
-
-# Keep the running set (KEYS[2]) in step with a job's new state (field pairs from ARGV[first]).
-_TRACK_RUNNING = """
-local function track(first)
-  for i = first, #ARGV - 1, 2 do
-    if ARGV[i] == 'state' then
-      local id = redis.call('HGET', KEYS[1], 'id')
-      if ARGV[i + 1] == 'running' then redis.call('SADD', KEYS[2], id) else redis.call('SREM', KEYS[2], id) end
-    end
-  end
-end
-"""
-
-# Apply field updates only while the job is in one of the allowed states (ARGV[1], comma separated).
-# ARGV[2] == '1' also counts an attempt and keeps the first started_at (ARGV[3]).
-_TRANSITION = (
-    _TRACK_RUNNING
-    + """
-local state = redis.call('HGET', KEYS[1], 'state')
-if not state then return -1 end
-for allowed in string.gmatch(ARGV[1], '[^,]+') do
-  if allowed == state then
-    if ARGV[2] == '1' then
-      redis.call('HINCRBY', KEYS[1], 'attempts', 1)
-      if redis.call('HGET', KEYS[1], 'started_at') == '' then redis.call('HSET', KEYS[1], 'started_at', ARGV[3]) end
-    end
-    if #ARGV > 3 then redis.call('HSET', KEYS[1], unpack(ARGV, 4)) end
-    track(4)
-    return 1
-  end
-end
-return 0
-"""
-)
-
-# Cancel a queued or running job, unless it committed (ARGV: finished_at). 1 done, 0 finished, 2 committed.
-_CANCEL = """
-local state = redis.call('HGET', KEYS[1], 'state')
-if not state then return -1 end
-if state ~= 'queued' and state ~= 'running' then return 0 end
-if redis.call('HGET', KEYS[1], 'phase') == 'committed' then return 2 end
-redis.call('HSET', KEYS[1], 'state', 'cancelled', 'cancel', '1', 'finished_at', ARGV[1],
-  'progress_message', 'cancelled')
-redis.call('SREM', KEYS[2], redis.call('HGET', KEYS[1], 'id'))
-return 1
-"""
-
-# A running, uncancelled job takes the point of no return (its result becomes visible next).
-_COMMIT = """
-if redis.call('HGET', KEYS[1], 'state') ~= 'running' or redis.call('HGET', KEYS[1], 'cancel') == '1' then return 0 end
-redis.call('HSET', KEYS[1], 'phase', 'committed')
-return 1
-"""
-
-# A running job whose lease is gone (KEYS[3]): re-queue it (1) or, after ARGV[1] attempts, fail it (2).
-_REAP = """
-local state = redis.call('HGET', KEYS[1], 'state')
-if not state then redis.call('SREM', KEYS[2], ARGV[4]) return -1 end
-if state ~= 'running' then redis.call('SREM', KEYS[2], ARGV[4]) return 0 end
-if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
-redis.call('SREM', KEYS[2], ARGV[4])
-local attempts = tonumber(redis.call('HGET', KEYS[1], 'attempts') or '0')
-if attempts >= tonumber(ARGV[1]) then
-  redis.call('HSET', KEYS[1], 'state', 'failed', 'finished_at', ARGV[2], 'progress_message', 'failed',
-    'error', 'its worker was lost ' .. attempts .. ' times (lease expired each time); gave up after '
-      .. ARGV[1] .. ' attempts')
-  return 2
-end
-redis.call('HSET', KEYS[1], 'state', 'queued', 'phase', '', 'progress_message', ARGV[3])
-return 1
-"""
-
-_RENEW = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return 0
-"""
-
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
 
 ACTIVE = f"{JobState.QUEUED},{JobState.RUNNING}"
 
@@ -158,13 +67,13 @@ class JobStore:
         self.prefix = prefix
         self.job_ttl_s = job_ttl_s
         self.idempotency_ttl_s = min(idempotency_ttl_s, job_ttl_s)
-        self._create = client.register_script(_CREATE)
-        self._transition = client.register_script(_TRANSITION)
-        self._renew = client.register_script(_RENEW)
-        self._release = client.register_script(_RELEASE)
-        self._cancel = client.register_script(_CANCEL)
-        self._commit = client.register_script(_COMMIT)
-        self._reap = client.register_script(_REAP)
+        self._create = client.register_script(CREATE)
+        self._transition = client.register_script(TRANSITION)
+        self._renew = client.register_script(RENEW)
+        self._release = client.register_script(RELEASE)
+        self._cancel = client.register_script(CANCEL)
+        self._commit = client.register_script(COMMIT)
+        self._reap = client.register_script(REAP)
         kwargs = client.connection_pool.connection_kwargs
         self.where = f"{kwargs.get('host', kwargs.get('path', '?'))}:{kwargs.get('port', '')}".rstrip(":")
 
@@ -197,8 +106,12 @@ class JobStore:
     def _running_key(self) -> str:
         return f"{self.prefix}:running"
 
+    @property
+    def _queued_key(self) -> str:
+        return f"{self.prefix}:queued"
+
     def _keys(self, job_id: str) -> list[str]:
-        return [self._job_key(job_id), self._running_key]
+        return [self._job_key(job_id), self._running_key, self._queued_key]
 
     @contextmanager
     def _redis(self) -> Iterator[None]:
@@ -249,7 +162,7 @@ class JobStore:
         idem = self._idem_key(job_type, owner, idempotency_key) if idempotency_key else ""
         with self._redis():
             got = self._create(
-                keys=[self._job_key(job_id), self._index_key, idem],
+                keys=[self._job_key(job_id), self._index_key, idem, self._queued_key],
                 args=[job_id, time.time(), self.job_ttl_s, self.idempotency_ttl_s, f"{self.prefix}:job:", *flat],
             )
         if got != job_id:
@@ -308,7 +221,7 @@ class JobStore:
         with self._redis():
             applied = self._transition(
                 keys=self._keys(job_id),
-                args=[ACTIVE, "1", _now(), "state", str(JobState.RUNNING), "phase", "", "progress_message", "started"],
+                args=[ACTIVE, "1", _now(), "state", str(JobState.RUNNING), "progress_message", "started"],
             )
         return bool(applied == 1)
 
@@ -356,8 +269,6 @@ class JobStore:
                     "",
                     "state",
                     str(JobState.QUEUED),
-                    "phase",
-                    "",
                     "progress_message",
                     message,
                 ],
@@ -368,6 +279,24 @@ class JobStore:
     def running_ids(self) -> tuple[str, ...]:
         with self._redis():
             return tuple(sorted(cast(set[str], self.client.smembers(self._running_key))))
+
+    def queued_since(self, older_than_s: float) -> tuple[str, ...]:
+        """Jobs queued for longer than `older_than_s` (their message may be lost); records gone are dropped."""
+        with self._redis():
+            ids = cast(list[str], self.client.zrangebyscore(self._queued_key, "-inf", time.time() - older_than_s))
+            pipe = self.client.pipeline(transaction=False)
+            for job_id in ids:
+                pipe.hget(self._job_key(job_id), "state")
+            states = cast(list[str | None], pipe.execute())
+            gone = [job_id for job_id, state in zip(ids, states, strict=True) if state != JobState.QUEUED]
+            if gone:
+                self.client.zrem(self._queued_key, *gone)
+        return tuple(job_id for job_id, state in zip(ids, states, strict=True) if state == JobState.QUEUED)
+
+    def touch_queued(self, job_id: str) -> None:
+        """Restart a queued job's clock (it was just sent again)."""
+        with self._redis():
+            self.client.zadd(self._queued_key, {job_id: time.time()}, xx=True)
 
     def reap(self, job_id: str, max_attempts: int) -> str:
         """A running job whose lease expired: "requeued", "failed" (attempts used up), or "alive"/"gone"."""
