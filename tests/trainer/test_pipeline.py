@@ -137,6 +137,16 @@ def test_tiny_bert_run(agnews_folder: Path, tmp_path: Path, tiny_bert: Path) -> 
     config = json.loads(registry.read_file(result.version, "config.json"))
     assert config["id2label"] == {str(i): name for i, name in enumerate(LABEL_NAMES)}
     assert manifest.config["training"]["max_steps"] == 8
+    # Scored as inference serves it (ONNX Runtime int8 at the trained length), with the fp32 figure beside it.
+    metrics = manifest.metrics
+    assert metrics["served"]["backend"] == "onnx-int8" and metrics["served"]["max_length"] == 48
+    assert metrics["accuracy"] == metrics["served"]["accuracy"] == result.accuracy
+    assert metrics["fp32"]["backend"] == "torch" and metrics["fp32"]["accuracy"] == result.fp32_accuracy
+    assert 0.5 <= metrics["fp32_agreement"] <= 1.0
+    predictions = json.loads(registry.read_file(result.version, "test_predictions.json"))
+    assert len(predictions["served"]) == len(predictions["fp32"]) == len(predictions["labels"]) == result.n_test
+    card = registry.read_file(result.version, "model_card.md").decode()
+    assert "served (`onnx-int8`) accuracy" in card and "fp32 (`torch`) accuracy" in card
 
 
 def test_cancel_stops_before_publishing(agnews_folder: Path, tmp_path: Path) -> None:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
 from agnews_core.text import model_input
+from agnews_core.training_knobs import api_knobs, optional_copy
 
 
 class Article(BaseModel):
@@ -102,20 +103,26 @@ class JobList(BaseModel):
     jobs: list[Job]
 
 
-class TrainingJobRequest(BaseModel):
-    """Knobs of a queued pipeline run (same names as `agnews-train run`)."""
+def _training_job_fields() -> dict[str, Any]:
+    """The API knobs (declared in training_knobs), each optional here: unset means the worker's default."""
+    fields: dict[str, Any] = {name: optional_copy(info) for name, info in api_knobs().items()}
+    fields["data"] = (str | None, Field(None, description="data source; default: the trainer's configured data"))
+    return fields
+
+
+if TYPE_CHECKING:
+    _TrainingJobFields = BaseModel
+else:
+    _TrainingJobFields = create_model("_TrainingJobFields", **_training_job_fields())
+
+
+class TrainingJobRequest(_TrainingJobFields):
+    """Knobs of a queued pipeline run (same names as `agnews-train run`), derived from `TrainingKnobs`."""
 
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={"examples": [{"preset": "tfidf"}, {"preset": "minilm", "time_budget_min": 30}]},
     )
-
-    preset: str = Field("minilm", description="tfidf, minilm, sbert, roberta, bert, albert, xlnet, or a model path")
-    data: str | None = Field(None, description="data source; default: the trainer's configured data")
-    time_budget_min: float | None = Field(None, gt=0, le=24 * 60)
-    max_train_samples: int | None = Field(None, gt=0)
-    epochs: float | None = Field(None, gt=0, le=100)
-    max_steps: int | None = Field(None, gt=0)
 
 
 class ModelInfo(BaseModel):

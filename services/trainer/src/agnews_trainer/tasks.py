@@ -13,14 +13,15 @@ import time
 from typing import Any
 
 from agnews_core.jobs import JobCancelledError, JobContext, JobStore, LeaseHeldError, default_job_metrics, run_job
+from agnews_core.schemas import TrainingJobRequest
 from agnews_core.tasks import TRAIN_TASK
 from celery import Task, shared_task
 from prometheus_client import REGISTRY, Gauge
 
 log = logging.getLogger(__name__)
 
-# Only the fields a caller may set through POST /v1/training-jobs reach the run config.
-JOB_PARAMS = ("preset", "data", "time_budget_min", "max_train_samples", "epochs", "max_steps")
+# Only the fields a caller may set through POST /v1/training-jobs reach the run config (derived from the knobs).
+JOB_PARAMS = frozenset(TrainingJobRequest.model_fields)
 
 
 class LastTrainingMetrics:

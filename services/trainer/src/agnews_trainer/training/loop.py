@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 from ..types import CancelFn, ProgressFn, Splits, TrainingConfig, TrainResult
 from .checkpoint import LoopState, find_checkpoint, fingerprint, save_checkpoint
 from .data import bucketed_batches, steps_per_epoch, stratified_subsample
+from .optim import make_optimizer, set_learning_rate
 from .predict import collator_for, predict_logits
 from .presets import ResolvedModel, hyperparameters
 from .runtime import configure_threads, make_accelerator, release_accelerator
@@ -36,21 +37,19 @@ log = logging.getLogger(__name__)
 
 MEGA_BATCHES = 50  # batches per length-sorting window: large enough for tight buckets, small enough to stay random
 
-MarkFn = Callable[[Any, float, dict[str, Any]], None]
-StepFn = Callable[[int, int], None]
+
+@dataclass(frozen=True)
+class StepEvent:
+    """What a step callback sees after each optimizer step (main process only; its time is not training time)."""
+
+    step: int
+    examples: int  # seen so far, all processes
+    rows: int  # in this step, this process
+    train_seconds: float
+    model: Any  # the unwrapped model, in train mode: a callback that evaluates must restore that
 
 
-@dataclass
-class BenchHooks:
-    """Benchmark hooks, off in production.
-
-    `on_mark(model, mark_min, info)` runs each time the training clock passes one of `marks_min` (its own time is
-    not training time); `on_step(step, examples_in_step)` runs after every optimizer step.
-    """
-
-    marks_min: Sequence[float] = ()
-    on_mark: MarkFn | None = None
-    on_step: StepFn | None = None
+StepCallback = Callable[[StepEvent], None]
 
 
 def load_model(resolved: ResolvedModel, tokenizer: Any) -> Any:
@@ -75,20 +74,6 @@ def load_model(resolved: ResolvedModel, tokenizer: Any) -> Any:
     return model
 
 
-def make_optimizer(model: Any, lr: float, weight_decay: float) -> torch.optim.Optimizer:
-    """AdamW without decay on biases and norms; fused kernels where this torch has them, else foreach."""
-    decay: list[torch.nn.Parameter] = []
-    no_decay: list[torch.nn.Parameter] = []
-    for name, param in model.named_parameters():
-        if param.requires_grad:
-            (no_decay if param.ndim < 2 or "norm" in name.lower() else decay).append(param)
-    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    try:
-        return torch.optim.AdamW(groups, lr=lr, fused=True)
-    except (RuntimeError, TypeError, ValueError):
-        return torch.optim.AdamW(groups, lr=lr, foreach=True)
-
-
 def _cpu_copy(model: Any) -> dict[str, torch.Tensor]:
     return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
 
@@ -104,10 +89,10 @@ class _Run:
         resolved: ResolvedModel,
         progress: ProgressFn | None,
         cancel: CancelFn | None,
-        hooks: BenchHooks | None,
+        callbacks: Sequence[StepCallback],
     ) -> None:
         self.cfg, self.splits, self.out_dir, self.resolved = config, splits, Path(out_dir), resolved
-        self.progress_fn, self.cancel_fn, self.hooks = progress, cancel, hooks
+        self.progress_fn, self.cancel_fn, self.callbacks = progress, cancel, tuple(callbacks)
         self.work_dir = self.out_dir.parent / "checkpoints"
         self.acc = make_accelerator(config)
         self.main = bool(self.acc.is_main_process)
@@ -148,7 +133,7 @@ class _Run:
         self.schedule = Schedule(self.lr, self.total_steps, cfg.warmup_ratio, self.budget_s)
 
         model = load_model(self.resolved, self.tokenizer)
-        optimizer = make_optimizer(model, self.lr, cfg.weight_decay)
+        optimizer = make_optimizer(model, self.lr, cfg.weight_decay, cfg.layer_lr_decay)
         self.model, self.optimizer = self.acc.prepare(model, optimizer)
         self.state = LoopState(
             fingerprint=fingerprint(
@@ -162,6 +147,7 @@ class _Run:
                 seed=cfg.seed,
                 epochs=cfg.epochs,
                 max_steps=cfg.max_steps,
+                layer_lr_decay=cfg.layer_lr_decay,
                 world=self.world,
                 precision=str(self.acc.mixed_precision),
             )
@@ -269,17 +255,14 @@ class _Run:
     def _fraction(self) -> float:
         return self.schedule.progress(self.state.step, self.clock.seconds())
 
-    def _snapshot(self) -> None:
-        if not self.hooks or not self.hooks.on_mark or self.next_mark >= len(self.marks):
-            return
-        if self.clock.seconds() < self.marks[self.next_mark] * 60:
+    def _callbacks(self, rows: int) -> None:
+        if not self.callbacks or not self.main:
             return
         self.clock.pause()
-        info = {"step": self.state.step, "examples": self.state.examples, "train_seconds": self.clock.seconds()}
-        if self.main:
-            self.hooks.on_mark(self.unwrapped, self.marks[self.next_mark], info)
-        self.acc.wait_for_everyone()
-        self.next_mark += 1
+        s = self.state
+        event = StepEvent(s.step, s.examples, rows, self.clock.seconds(), self.unwrapped)
+        for callback in self.callbacks:
+            callback(event)
         self.clock.resume()
 
     # ---- the loop ----------------------------------------------------------------------------------------
@@ -287,9 +270,6 @@ class _Run:
         cfg, s = self.cfg, self.state
         self.clock = Clock(s.train_seconds)
         self.last_checkpoint_s = s.train_seconds
-        self.marks = sorted(self.hooks.marks_min) if self.hooks else []
-        on_step = self.hooks.on_step if self.hooks else None
-        self.next_mark = sum(1 for m in self.marks if m * 60 <= s.train_seconds)
         epoch, batches = -1, []
         loss_sum = torch.zeros((), device=self.acc.device)
         loss_n, shown_loss = 0, float("nan")
@@ -320,8 +300,7 @@ class _Run:
                     for k, v in self.collator(self.train_enc, rows, self.train_labels).items()
                 }
                 lr = self.schedule.lr(s.step, self.clock.seconds())
-                for group in self.optimizer.param_groups:
-                    group["lr"] = lr
+                set_learning_rate(self.optimizer, lr)
                 with self.acc.autocast():
                     loss = self.model(**batch).loss
                 self.acc.backward(loss)
@@ -336,8 +315,6 @@ class _Run:
                 s.tokens += int(self.train_lens[rows].sum()) * self.world
                 s.step_seconds += time.perf_counter() - t0
                 bar.update(1)
-                if on_step is not None:
-                    on_step(s.step, len(rows))
                 if loss_n >= 20 or s.step == 1:
                     shown_loss = float(loss_sum.item()) / loss_n  # one device sync per 20 steps
                     loss_sum.zero_()
@@ -350,7 +327,7 @@ class _Run:
                     self._checkpoint()
                 elif self.clock.seconds() - self.last_checkpoint_s >= cfg.checkpoint_every_min * 60:
                     self._checkpoint()
-                self._snapshot()
+                self._callbacks(len(rows))
         finally:
             bar.close()
         return reason
@@ -418,11 +395,14 @@ def train_transformer(
     resolved: ResolvedModel,
     progress: ProgressFn | None = None,
     cancel: CancelFn | None = None,
-    hooks: BenchHooks | None = None,
+    callbacks: Sequence[StepCallback] = (),
 ) -> TrainResult:
-    """Fine-tune the resolved encoder on splits.train, early-stopping on splits.validation; save to out_dir."""
+    """Fine-tune the resolved encoder on splits.train, early-stopping on splits.validation; save to out_dir.
+
+    `callbacks` run after every optimizer step with the clock paused (benchmarks attach their probes here).
+    """
     wall0 = time.perf_counter()
-    run = _Run(config, splits, out_dir, resolved, progress, cancel, hooks)
+    run = _Run(config, splits, out_dir, resolved, progress, cancel, callbacks)
     try:
         run.prepare()
         reason = run.train()
