@@ -57,9 +57,12 @@ def _assert_run_folder(result: RunResult) -> None:
 def tfidf_run(agnews_folder: Path, tmp_path: Path) -> tuple[RunConfig, RunResult]:
     progress: list[tuple[float, str]] = []
     cfg = _cfg(agnews_folder, tmp_path)
-    result = run_pipeline(cfg, progress=lambda f, m: progress.append((f, m)))
+    etas: list[float | None] = []
+    result = run_pipeline(cfg, progress=lambda f, m, eta: (progress.append((f, m)), etas.append(eta)))
     fractions = [f for f, _ in progress]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    # No estimate before training starts; one once it has paced itself; zero at the end.
+    assert etas[0] is None and any(e is not None and e > 0 for e in etas) and etas[-1] == 0.0
     return cfg, result
 
 
@@ -149,6 +152,17 @@ def test_tiny_bert_run(agnews_folder: Path, tmp_path: Path, tiny_bert: Path) -> 
     assert "served (`onnx-int8`) accuracy" in card and "fp32 (`torch`) accuracy" in card
 
 
+def test_eta_is_the_pace_since_training_began() -> None:
+    from agnews_trainer.pipeline import _Reporter
+
+    rep = _Reporter(None, None)
+    assert rep.eta_s("ingestion", 0.02, now=0.0) is None  # before training: no basis for a pace
+    assert rep.eta_s("training", 0.10, now=30.0) is None  # training starts: the clock starts
+    assert rep.eta_s("training", 0.30, now=630.0) == 2100.0  # 0.2 of the run in 600 s: 0.7 left takes 2100 s
+    assert rep.eta_s("evaluation", 0.90, now=2430.0) == 300.0
+    assert rep.eta_s("publish", 1.0, now=2500.0) == 0.0
+
+
 def test_cancel_stops_before_publishing(agnews_folder: Path, tmp_path: Path) -> None:
     seen: list[str] = []
 
@@ -156,7 +170,7 @@ def test_cancel_stops_before_publishing(agnews_folder: Path, tmp_path: Path) -> 
         return any(m.startswith("training") for m in seen)
 
     with pytest.raises(PipelineCancelled):
-        run_pipeline(_cfg(agnews_folder, tmp_path), progress=lambda f, m: seen.append(m), cancel=cancel)
+        run_pipeline(_cfg(agnews_folder, tmp_path), progress=lambda f, m, eta: seen.append(m), cancel=cancel)
     assert not (tmp_path / "registry" / "models").exists()
 
 

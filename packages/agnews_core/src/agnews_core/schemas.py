@@ -83,6 +83,7 @@ class JobState(StrEnum):
 class JobProgress(BaseModel):
     fraction: float = Field(0.0, ge=0.0, le=1.0)
     message: str = ""
+    eta_s: float | None = Field(None, ge=0, description="seconds left, as the job itself estimates; null: unknown")
 
 
 class Job(BaseModel):

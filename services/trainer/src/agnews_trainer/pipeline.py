@@ -31,7 +31,7 @@ from agnews_trainer.manifest import git_commit, recording, stage_dir, write_json
 from agnews_trainer.publish import PublishResult, publish_model
 from agnews_trainer.training.presets import ResolvedModel
 from agnews_trainer.transformation import to_model_frame, transform_frames
-from agnews_trainer.types import CancelFn, ProgressFn, Splits, TrainingConfig, TrainResult
+from agnews_trainer.types import CancelFn, ProgressFn, RunProgressFn, Splits, TrainingConfig, TrainResult
 from agnews_trainer.validation import REPORT_NAME, require_valid_labels, validate_frames
 
 log = logging.getLogger(__name__)
@@ -100,11 +100,16 @@ def new_run_dir(work_dir: Path) -> Path:
 
 
 class _Reporter:
-    """Maps each stage's own 0-1 progress onto the run's bar, and checks for cancellation."""
+    """Maps each stage's own 0-1 progress onto the run's bar, estimates the time left, checks for cancellation.
 
-    def __init__(self, progress: ProgressFn | None, cancel: CancelFn | None) -> None:
+    The estimate is the pace since training began: training dominates every real run, and under a time budget
+    its progress is the clock's (schedule.py), so the pace is steady; before training there is no estimate.
+    """
+
+    def __init__(self, progress: RunProgressFn | None, cancel: CancelFn | None) -> None:
         self._progress = progress
         self._cancel = cancel
+        self._paced_from: tuple[float, float] | None = None  # (monotonic time, run fraction) when training began
 
     def stage(self, name: str, message: str | None = None) -> None:
         self.check_cancel()
@@ -112,8 +117,21 @@ class _Reporter:
 
     def report(self, name: str, fraction: float, message: str) -> None:
         start, end = _SPANS[name]
+        overall = start + (end - start) * min(max(fraction, 0.0), 1.0)
         if self._progress is not None:
-            self._progress(start + (end - start) * min(max(fraction, 0.0), 1.0), message)
+            self._progress(overall, message, self.eta_s(name, overall))
+
+    def eta_s(self, name: str, overall: float, now: float | None = None) -> float | None:
+        now = time.monotonic() if now is None else now
+        if self._paced_from is None:
+            if name != "training":
+                return None
+            self._paced_from = (now, overall)
+        since, origin = self._paced_from
+        done = overall - origin
+        if done < 0.01 or overall >= 1.0:
+            return None if overall < 1.0 else 0.0
+        return round((now - since) * (1.0 - overall) / done, 1)
 
     def for_stage(self, name: str) -> ProgressFn:
         return lambda fraction, message: self.report(name, fraction, message)
@@ -146,7 +164,7 @@ class _RunContext:
         return stage_dir(self.run_dir, name)
 
 
-def run_pipeline(cfg: RunConfig, progress: ProgressFn | None = None, cancel: CancelFn | None = None) -> RunResult:
+def run_pipeline(cfg: RunConfig, progress: RunProgressFn | None = None, cancel: CancelFn | None = None) -> RunResult:
     """Ingest, validate, transform, train, evaluate and publish (then maybe promote) one model."""
     run = _open_run(cfg, _Reporter(progress, cancel))
     if isinstance(run, RunResult):

@@ -19,6 +19,9 @@ ModelKind = Literal["transformers", "tfidf", "blend"]
 ProgressFn = Callable[[float, str], None]
 """progress(fraction 0-1, message): stages report here; the Celery task forwards it to the job record."""
 
+RunProgressFn = Callable[[float, str, float | None], None]
+"""progress(fraction of the whole run, message, estimated seconds left or None): what run_pipeline reports."""
+
 CancelFn = Callable[[], bool]
 """True when the run should stop as soon as it safely can (job cancelled)."""
 

@@ -28,7 +28,7 @@ from .checkpoint import LoopState, find_checkpoint, fingerprint, save_checkpoint
 from .data import bucketed_batches, steps_per_epoch, stratified_subsample
 from .optim import make_optimizer, set_learning_rate
 from .predict import collator_for, predict_logits
-from .presets import ResolvedModel, hyperparameters
+from .presets import ResolvedModel, hyperparameters, time_budget_min
 from .runtime import configure_threads, make_accelerator, release_accelerator
 from .schedule import Clock, Schedule
 from .tokenize import lengths, load_tokenizer, tokenize_texts
@@ -129,7 +129,8 @@ class _Run:
         if cfg.max_steps:
             self.total_steps = min(self.total_steps, cfg.max_steps)
         self.eval_every = max(1, self.spe // max(1, cfg.evals_per_epoch))
-        self.budget_s = cfg.time_budget_min * 60 if cfg.time_budget_min else None
+        budget_min = time_budget_min(cfg, self.resolved)
+        self.budget_s = budget_min * 60 if budget_min else None
         self.schedule = Schedule(self.lr, self.total_steps, cfg.warmup_ratio, self.budget_s)
 
         model = load_model(self.resolved, self.tokenizer)
