@@ -148,7 +148,10 @@ def main() -> None:
     unknown = sorted(set(args.recipes) - set(RECIPES))
     if unknown:
         parser.error(f"unknown recipe(s) {', '.join(unknown)}; choose from {', '.join(RECIPES)}")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    # onnxruntime's quantizer logs every tensor on the root logger: keep ours at INFO, everything else quieter.
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+    for name in ("agnews_trainer", "agnews_inference", "__main__"):
+        logging.getLogger(name).setLevel(logging.INFO)
 
     splits = common.load_splits(args.data, seed=args.seed)
     with tempfile.TemporaryDirectory(prefix="agnews-accuracy-") as tmp:

@@ -19,7 +19,7 @@ from typing import Any, Literal, Union, get_args, get_origin
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.fields import FieldInfo
 
-DEFAULT_PRESET = "minilm"
+DEFAULT_PRESET = "minilm-blend"
 
 
 def knob(default: Any, help: str, *, api: bool = False, flag: str | None = None, **bounds: Any) -> Any:

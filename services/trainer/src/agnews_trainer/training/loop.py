@@ -35,6 +35,7 @@ from .tokenize import lengths, load_tokenizer, tokenize_texts
 
 log = logging.getLogger(__name__)
 
+EVAL_GUESS_AFTER_STEPS = 10
 MEGA_BATCHES = 50  # batches per length-sorting window: large enough for tight buckets, small enough to stay random
 
 
@@ -203,7 +204,9 @@ class _Run:
 
     def _eval_cost(self) -> float:
         """Seconds a validation pass takes: measured once there was one, else guessed from training speed."""
-        if self.last_eval_s or not self.state.step_seconds:
+        if self.last_eval_s or self.state.step < EVAL_GUESS_AFTER_STEPS:
+            # The first steps carry one-off costs (allocations, a cold cache, a busy machine's first slice): a
+            # guess from them once stopped a 5-minute run after one step, so make none until the pace settles.
             return self.last_eval_s
         # Inference runs about 3x faster per example than a training step (no backward, no optimizer).
         return len(self.val_labels) / (3.0 * self.state.examples / self.state.step_seconds)
