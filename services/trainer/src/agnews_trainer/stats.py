@@ -57,11 +57,10 @@ def mcnemar_exact(only_a: int, only_b: int) -> float:
 
 def paired_test(labels: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray) -> PairedTest:
     """McNemar exact test and the paired 95% interval of accuracy(A) - accuracy(B), in points."""
-    y = np.asarray(labels)
-    right_a = np.asarray(pred_a) == y
-    right_b = np.asarray(pred_b) == y
-    if not (len(y) == len(right_a) == len(right_b)) or len(y) == 0:
+    y, a, b = np.asarray(labels), np.asarray(pred_a), np.asarray(pred_b)
+    if not (len(y) == len(a) == len(b)) or len(y) == 0:
         raise ValueError("a paired test needs both models' predictions on the same, non-empty rows")
+    right_a, right_b = a == y, b == y
     only_a = int((right_a & ~right_b).sum())
     only_b = int((right_b & ~right_a).sum())
     n = len(y)
