@@ -116,6 +116,8 @@ def paired(rows: list[dict[str, Any]], labels: np.ndarray) -> list[dict[str, Any
     by_name = {r["recipe"]: r for r in rows}
     tests = []
     for row in rows:
+        if row["recipe"] == BASELINE:
+            continue
         for reference in (BASELINE, PREVIOUS_DEFAULT):
             if reference in by_name and row["recipe"] != reference:
                 t = paired_test(labels, row["_pred"], by_name[reference]["_pred"])
@@ -123,11 +125,11 @@ def paired(rows: list[dict[str, Any]], labels: np.ndarray) -> list[dict[str, Any
                     {
                         "recipe": row["recipe"],
                         "vs": reference,
-                        "delta_points": t.delta_points,
+                        "delta_points": f"{t.delta_points:+.2f}",
                         "ci95_points": f"{t.ci_points[0]:+.2f} to {t.ci_points[1]:+.2f}",
                         "only_recipe": t.only_a,
                         "only_reference": t.only_b,
-                        "p_value": f"{t.p_value:.2g}",
+                        "p_value": f"{t.p_value:.2g}" if t.p_value > 0 else "<1e-300",
                     }
                 )
     return tests
