@@ -110,7 +110,7 @@ def test_step_callbacks_see_every_step_and_their_time_is_not_training_time(
 
 def test_time_budget_stops_cleanly_and_keeps_a_model(tiny_config, splits: Splits, tmp_path: Path) -> None:
     budget_min = 1.5 / 60
-    result = train_model(tiny_config(epochs=1000, time_budget_min=budget_min), splits, tmp_path / "model")
+    result = train_model(tiny_config(epochs=100, time_budget_min=budget_min), splits, tmp_path / "model")
     assert result.stats["stopped_reason"] == "time_budget"
     assert 0 < result.stats["steps"] < result.stats["total_steps"]
     assert result.stats["train_seconds"] < budget_min * 60 + 5

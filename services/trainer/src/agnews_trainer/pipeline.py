@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from agnews_core.errors import AgnewsError
 from agnews_core.registry import ModelRegistry, new_version_id
 from agnews_core.storage import open_store
 from pydantic import BaseModel
@@ -28,29 +27,18 @@ from agnews_trainer.config import RunConfig
 from agnews_trainer.evaluation import EvalResult, classification_metrics, evaluate_model
 from agnews_trainer.ingestion import DataCard, IngestResult, ingest, load_ingested, read_eval_data
 from agnews_trainer.manifest import git_commit, recording, stage_dir, write_json
+from agnews_trainer.progress import PipelineCancelled, RunReporter
 from agnews_trainer.publish import PublishResult, publish_model
 from agnews_trainer.training.presets import ResolvedModel
 from agnews_trainer.transformation import to_model_frame, transform_frames
-from agnews_trainer.types import CancelFn, ProgressFn, RunProgressFn, Splits, TrainingConfig, TrainResult
+from agnews_trainer.types import CancelFn, RunProgressFn, Splits, TrainingConfig, TrainResult
 from agnews_trainer.validation import REPORT_NAME, require_valid_labels, validate_frames
+
+__all__ = ["PipelineCancelled", "RunResult", "SecondaryProcessDone", "evaluate_registered", "run_pipeline"]
 
 log = logging.getLogger(__name__)
 
 Frames = dict[str, pd.DataFrame]
-
-# Share of the run's progress bar each stage owns; training dominates every real run.
-_SPANS: dict[str, tuple[float, float]] = {
-    "ingestion": (0.0, 0.04),
-    "validation": (0.04, 0.07),
-    "transformation": (0.07, 0.10),
-    "training": (0.10, 0.88),
-    "evaluation": (0.88, 0.96),
-    "publish": (0.96, 1.0),
-}
-
-
-class PipelineCancelled(AgnewsError):
-    """The run was cancelled (CancelFn returned True); nothing was published."""
 
 
 class SecondaryProcessDone(Exception):
@@ -99,57 +87,12 @@ def new_run_dir(work_dir: Path) -> Path:
     return work_dir / "runs" / f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
 
 
-class _Reporter:
-    """Maps each stage's own 0-1 progress onto the run's bar, estimates the time left, checks for cancellation.
-
-    The estimate is the pace since training began: training dominates every real run, and under a time budget
-    its progress is the clock's (schedule.py), so the pace is steady; before training there is no estimate.
-    """
-
-    def __init__(self, progress: RunProgressFn | None, cancel: CancelFn | None) -> None:
-        self._progress = progress
-        self._cancel = cancel
-        self._paced_from: tuple[float, float] | None = None  # (monotonic time, run fraction) when training began
-
-    def stage(self, name: str, message: str | None = None) -> None:
-        self.check_cancel()
-        self.report(name, 0.0, message or f"{name}")
-
-    def report(self, name: str, fraction: float, message: str) -> None:
-        start, end = _SPANS[name]
-        overall = start + (end - start) * min(max(fraction, 0.0), 1.0)
-        if self._progress is not None:
-            self._progress(overall, message, self.eta_s(name, overall))
-
-    def eta_s(self, name: str, overall: float, now: float | None = None) -> float | None:
-        now = time.monotonic() if now is None else now
-        if self._paced_from is None:
-            if name != "training":
-                return None
-            self._paced_from = (now, overall)
-        since, origin = self._paced_from
-        done = overall - origin
-        if done < 0.01 or overall >= 1.0:
-            return None if overall < 1.0 else 0.0
-        return round((now - since) * (1.0 - overall) / done, 1)
-
-    def for_stage(self, name: str) -> ProgressFn:
-        return lambda fraction, message: self.report(name, fraction, message)
-
-    def cancelled(self) -> bool:
-        return bool(self._cancel and self._cancel())
-
-    def check_cancel(self) -> None:
-        if self.cancelled():
-            raise PipelineCancelled("training run cancelled; nothing was published")
-
-
 @dataclass
 class _RunContext:
     """What every stage of one run shares: its config, reporter, registry and folder."""
 
     cfg: RunConfig
-    rep: _Reporter
+    rep: RunReporter
     train_cfg: TrainingConfig
     resolved: ResolvedModel
     registry: ModelRegistry
@@ -166,7 +109,7 @@ class _RunContext:
 
 def run_pipeline(cfg: RunConfig, progress: RunProgressFn | None = None, cancel: CancelFn | None = None) -> RunResult:
     """Ingest, validate, transform, train, evaluate and publish (then maybe promote) one model."""
-    run = _open_run(cfg, _Reporter(progress, cancel))
+    run = _open_run(cfg, RunReporter(progress, cancel))
     if isinstance(run, RunResult):
         return run  # a redelivered job: its result stands
     ingested, frames, card = _ingest(run)
@@ -178,7 +121,7 @@ def run_pipeline(cfg: RunConfig, progress: RunProgressFn | None = None, cancel: 
     return _finish(run, trained, evaluated, published, splits, card, len(report.warnings))
 
 
-def _open_run(cfg: RunConfig, rep: _Reporter) -> _RunContext | RunResult:
+def _open_run(cfg: RunConfig, rep: RunReporter) -> _RunContext | RunResult:
     """Fail fast on a bad preset or an unreachable registry; pick the run folder; spot a finished run."""
     from agnews_trainer.training.presets import resolve_for_config
 
