@@ -48,6 +48,8 @@ def test_api_schema_and_allow_list_come_from_the_api_knobs() -> None:
         ({"epochs": 0}, "epochs"),
         ({"time_budget_min": 24 * 60 + 1}, "time_budget_min"),
         ({"num_threads": 2}, "num_threads"),
+        ({"preset": "x" * 201}, "preset"),
+        ({"data": "d" * 1001}, "data"),
     ],
 )
 def test_bounds_and_unknown_knobs_are_refused_at_the_api(body: dict[str, object], field: str) -> None:

@@ -107,7 +107,12 @@ class JobList(BaseModel):
 def _training_job_fields() -> dict[str, Any]:
     """The API knobs (declared in training_knobs), each optional here: unset means the worker's default."""
     fields: dict[str, Any] = {name: optional_copy(info) for name, info in api_knobs().items()}
-    fields["data"] = (str | None, Field(None, description="data source; default: the trainer's configured data"))
+    fields["data"] = (
+        str | None,
+        Field(
+            None, max_length=1000, description="data source under an allowed prefix; default: the trainer's own data"
+        ),
+    )
     return fields
 
 

@@ -39,6 +39,7 @@ class TrainingKnobs(BaseModel):
         DEFAULT_PRESET,
         "tfidf, minilm, minilm-blend, sbert, roberta, bert, albert, xlnet, or a model folder/hub id",
         api=True,
+        max_length=200,
     )
     model_name_or_path: str | None = knob(None, "model folder or hub id overriding the preset's", flag="--model")
     epochs: float = knob(
