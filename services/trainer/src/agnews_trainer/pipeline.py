@@ -100,7 +100,7 @@ class _RunContext:
     rank: int
     started: float = field(default_factory=time.perf_counter)
     version: str = ""
-    commit: str | None = None
+    git_sha: str | None = None
 
     def stage(self, name: str, message: str) -> Path:
         self.rep.stage(name, message)
@@ -179,7 +179,7 @@ def _train(run: _RunContext, splits: Splits) -> TrainResult:
     if run.rank > 0:
         # DDP kept every rank's weights identical; a second publish would only add a duplicate version.
         raise SecondaryProcessDone(f"rank {run.rank} finished training; rank 0 evaluates and publishes")
-    run.version, run.commit = new_version_id(trained.kind), git_commit()
+    run.version, run.git_sha = new_version_id(trained.kind), git_commit()
     return trained
 
 
@@ -199,7 +199,7 @@ def _evaluate(run: _RunContext, trained: TrainResult, splits: Splits, card: Data
             "kind": trained.kind,
             "preset": run.cfg.preset,
             "base_model": trained.base_model or run.resolved.base_model,
-            "git_commit": run.commit,
+            "git_commit": run.git_sha,
             "data_source": run.cfg.data,
             "content_hash": card.content_hash,
             "config": _config_record(run),
@@ -230,7 +230,7 @@ def _publish(
         out_dir=run.stage("publish", f"publishing {run.version}"),
         extra_files=[*extra_files, run.run_dir / "validation" / REPORT_NAME],
         config={**_config_record(run), "train_stats": trained.stats},
-        git_commit=run.commit,
+        git_commit=run.git_sha,
         promote=cfg.promote,
         metric=cfg.promotion_metric,
         min_delta=cfg.promotion_min_delta,

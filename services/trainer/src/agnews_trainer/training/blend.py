@@ -6,6 +6,8 @@ as inference serves it (ONNX Runtime int8 for the transformer), and the result i
 registry version and one inference backend (agnews_inference.blend_backend):
 
     model/  config.json (agnews_kind: blend, id2label)  blend.json  transformer/  tfidf/
+
+The parts are trained into model/'s siblings (training/transformer, training/tfidf) and hard-linked in.
 """
 
 from __future__ import annotations
@@ -105,7 +107,9 @@ def train_blend(
     from .loop import train_transformer
     from .tfidf import train_tfidf
 
-    parts_dir = out_dir.parent / "parts"
+    # Parts train beside the published folder, so the transformer's checkpoints land in out_dir.parent /
+    # "checkpoints" exactly as for a plain transformer run (resume and durable copies find them there).
+    parts_dir = out_dir.parent
 
     def span(start: float, end: float) -> ProgressFn | None:
         if progress is None:
