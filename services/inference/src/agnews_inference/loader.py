@@ -37,7 +37,7 @@ def load_model(registry: ModelRegistry, version: str, settings: InferenceSetting
         manifest.kind,
         settings,
         cache_key=cache_key(version, manifest.model_dump_json().encode()),
-        max_length=settings.max_length or _trained_max_length(manifest),
+        max_length=settings.max_length or trained_max_length(manifest),
     )
     loaded = LoadedModel(
         version=version,
@@ -80,7 +80,7 @@ def load_predictor(
     raise ConfigError(f"model folder {model_dir} has unknown kind {kind!r}")
 
 
-def _trained_max_length(manifest: ModelManifest) -> int:
+def trained_max_length(manifest: ModelManifest) -> int:
     """The token length the model was trained with (the trainer writes config.training.max_length)."""
     for section in (manifest.config, manifest.config.get("training"), manifest.config.get("train_stats")):
         if isinstance(section, dict):

@@ -286,6 +286,8 @@ def evaluate_registered(
     s3_region: str | None = None,
 ) -> dict[str, Any]:
     """Metrics, as served, of a registered version ('champion', 'latest' or an id) on any AG News CSV or folder."""
+    from agnews_inference.loader import trained_max_length
+
     from agnews_trainer.served import load_served
 
     version = registry.resolve(ref)
@@ -294,7 +296,7 @@ def evaluate_registered(
     require_valid_labels(frame, name)
     model = to_model_frame(frame)
     model_dir = registry.materialize(version, cache_dir)
-    max_length = int(manifest.config.get("training", {}).get("max_length") or TrainingConfig().max_length)
+    max_length = trained_max_length(manifest)  # what inference serves it at
     served = load_served(model_dir, manifest.kind, max_length=max_length, cache_dir=cache_dir / "compiled")
     proba = served.predict_proba(model["text"].astype(str).tolist())
     metrics = classification_metrics(model["label"].to_numpy(), proba)
