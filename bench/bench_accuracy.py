@@ -16,7 +16,7 @@ Each row: training wall minutes and process CPU minutes, served accuracy with it
 macro-F1, fp32 accuracy. Then exact McNemar tests (two-sided) of each recipe against tfidf and against the
 previous default. The last line is one JSON object. Goal: >= 93.7% served within 60 training minutes.
 
-    python bench/bench_accuracy.py --data ../shared/data/agnews                     # about 55 min, quiet 2-core CPU
+    python bench/bench_accuracy.py --data ../shared/data/agnews   # 45 training min + tfidf + scoring (untimed)
     python bench/bench_accuracy.py --data ../shared/data/agnews --budget-min 5 --max-train-samples 8000  # smoke
 """
 
