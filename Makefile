@@ -5,8 +5,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DATA ?= hf:fancyzhx/ag_news
 REGISTRY ?= registry
-PRESET ?= minilm
-TRAIN ?= minilm
+PRESET ?= minilm-blend
+TRAIN ?= minilm-blend
 PYTEST_ARGS ?=
 
 SERVICE_PROJECTS := packages/agnews_core services/trainer services/inference services/gateway
@@ -44,7 +44,7 @@ format: install
 	$(BIN)/ruff format packages services tests bench
 	$(BIN)/ruff check --fix packages services tests bench
 
-bench-accuracy: install ## minilm vs tfidf accuracy on ../shared/data/agnews under a CPU time budget
+bench-accuracy: install ## recipes vs tfidf, scored as served, with intervals and paired tests (../shared/data/agnews)
 	$(BIN)/python bench/bench_accuracy.py --data $(if $(filter hf:%,$(DATA)),../shared/data/agnews,$(DATA)) $(BENCH_ARGS)
 
 bench-train-speed: install ## our training loop vs transformers.Trainer, examples/s

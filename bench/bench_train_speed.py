@@ -44,7 +44,7 @@ class StepTimer:
 
 
 def run_ours(args: argparse.Namespace, splits: Any, work: Path) -> dict[str, Any]:
-    from agnews_trainer.training.loop import BenchHooks, train_transformer
+    from agnews_trainer.training.loop import train_transformer
     from agnews_trainer.training.presets import resolve_model
     from agnews_trainer.types import TrainingConfig
 
@@ -63,7 +63,7 @@ def run_ours(args: argparse.Namespace, splits: Any, work: Path) -> dict[str, Any
         mixed_precision=args.mixed_precision,
     )
     result = train_transformer(
-        cfg, splits, work / "ours" / "model", resolve_model("minilm"), hooks=BenchHooks(on_step=timer)
+        cfg, splits, work / "ours" / "model", resolve_model("minilm"), callbacks=[lambda e: timer(e.step, e.rows)]
     )
     rate, steps, seconds = timer.rate()
     return {

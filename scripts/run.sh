@@ -9,7 +9,7 @@
 #   gateway        agnews-gateway on 127.0.0.1:$GATEWAY_PORT (the public API, /docs)
 #   frontend       nginx on $FRONTEND_LISTEN (when services/frontend and scripts/frontend-run.sh exist)
 #
-# Env: DATA (hf:fancyzhx/ag_news), REGISTRY (registry), TRAIN (minilm; none = no follow-up run), VENV (.venv),
+# Env: DATA (hf:fancyzhx/ag_news), REGISTRY (registry), TRAIN (minilm-blend; none = no follow-up run), VENV (.venv),
 #      REDIS_URL (use this Redis), REDIS_PORT (6380: own redis-server), GATEWAY_PORT (8000),
 #      INFERENCE_PORT (8001), FRONTEND_LISTEN (127.0.0.1:8080), RUN_DIR (.run).
 # With no champion in the registry it first trains the tfidf preset (about a minute) so the stack serves at
@@ -22,7 +22,7 @@ VENV="${VENV:-.venv}"
 BIN="$(cd "$VENV/bin" && pwd)"
 DATA="${DATA:-hf:fancyzhx/ag_news}"
 REGISTRY="${REGISTRY:-registry}"
-TRAIN="${TRAIN:-minilm}"
+TRAIN="${TRAIN:-minilm-blend}"
 RUN_DIR="${RUN_DIR:-.run}"
 GATEWAY_PORT="${GATEWAY_PORT:-8000}"
 INFERENCE_PORT="${INFERENCE_PORT:-8001}"

@@ -164,7 +164,8 @@ def test_unknown_preset_and_paths_are_422_at_the_door(healthy_after: Abuse) -> N
         for body, detail in (
             (
                 {"preset": "nonexistent"},
-                "unknown preset 'nonexistent': choose one of tfidf, minilm, sbert, roberta, bert, albert, xlnet "
+                "unknown preset 'nonexistent': choose one of tfidf, minilm, minilm-blend, sbert, roberta, bert, "
+                "albert, xlnet "
                 "(Hub ids and model paths need GATEWAY_TRAINING_PRESETS_EXTRA=true)",
             ),
             ({"preset": "../../etc"}, "unknown preset '../../etc'"),

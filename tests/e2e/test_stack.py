@@ -154,6 +154,8 @@ def test_training_job_end_to_end(stack: Any) -> None:
         job = wait_job(client, created.json()["id"], timeout=240)
         assert job["state"] == "succeeded", (job, stack.logs("training"))
         result = job["result"]
+        assert job["progress"]["eta_s"] is None  # a finished job has no time left to estimate
+        assert result["served_backend"] == "sklearn" and result["fp32_accuracy"] == result["accuracy"]
         assert result["promoted"] is True and result["version"] != old, result
         assert result["accuracy"] > 0.5 and result["kind"] == "tfidf"
         assert client.get("/v1/models").json()["champion"] == result["version"]

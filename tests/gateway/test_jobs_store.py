@@ -43,8 +43,11 @@ def test_transitions_are_guarded(jobs: JobStore) -> None:
     assert jobs.mark_running(job.id) and jobs.mark_running(job.id)  # a redelivery counts an attempt
     assert jobs.attempts(job.id) == 2
     jobs.set_progress(job.id, 0.5, "half")
-    assert jobs.get(job.id).progress.fraction == 0.5
+    assert jobs.get(job.id).progress.fraction == 0.5 and jobs.get(job.id).progress.eta_s is None
+    jobs.set_progress(job.id, 0.6, "training", eta_s=1234.56)
+    assert jobs.get(job.id).progress.eta_s == 1234.6  # the job's own estimate, as the API returns it
     assert jobs.succeed(job.id, {"n": 1})
+    assert jobs.get(job.id).progress.eta_s is None
     assert not jobs.fail(job.id, "late failure") and not jobs.mark_running(job.id)
     done = jobs.get(job.id)
     assert done.state == JobState.SUCCEEDED and done.result == {"n": 1} and done.error is None

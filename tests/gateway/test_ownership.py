@@ -84,7 +84,7 @@ def test_non_admin_views_carry_no_internal_detail(make_client: Make) -> None:
 def test_training_presets_data_and_knobs_are_checked_at_the_door(make_client: Make) -> None:
     client = make_client(training_data_prefixes="s3://agnews-data/")
     for body, detail in (
-        ({"preset": "nonexistent"}, "unknown preset 'nonexistent': choose one of tfidf, minilm, sbert"),
+        ({"preset": "nonexistent"}, "unknown preset 'nonexistent': choose one of tfidf, minilm, minilm-blend, sbert"),
         ({"preset": "/etc/passwd"}, "unknown preset '/etc/passwd'"),
         ({"preset": "tfidf", "data": "/etc"}, "'data' must start with one of s3://agnews-data/"),
         ({"preset": "tfidf", "data": "s3://agnews-data/../x"}, "hold no '..'"),

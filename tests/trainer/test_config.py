@@ -28,7 +28,7 @@ def test_environment_then_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_yaml_layer_merges_nested_thresholds(tmp_path: Path) -> None:
     path = tmp_path / "run.yaml"
-    path.write_text("preset: minilm\nvalidation: {max_text_chars: 900}\ntraining_extra: {num_threads: 2}\n")
+    path.write_text("preset: minilm\nvalidation: {max_text_chars: 900}\nnum_threads: 2\n")
     cfg = build_run_config({"validation": {"min_class_ratio": 0.2}}, load_yaml_config(path), {"preset": "tfidf"})
     assert cfg.preset == "tfidf"
     assert (cfg.validation.max_text_chars, cfg.validation.min_class_ratio) == (900, 0.2)
@@ -38,7 +38,7 @@ def test_yaml_layer_merges_nested_thresholds(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("layer", "message"),
     [
-        ({"training_extra": {"nope": 1}}, "unknown training field(s) nope"),
+        ({"nope": 1}, "nope: Extra inputs are not permitted"),
         ({"validation": {"max_text_chars": 0}}, "validation.max_text_chars"),
         ({"colour": "red"}, "colour: Extra inputs are not permitted"),
     ],

@@ -55,7 +55,7 @@ def test_minilm_short_run(tmp_path: Path) -> None:
         batch_size=16,
         max_length=48,
         latency_samples=4,
-        training_extra={"num_threads": 2},
+        num_threads=2,
     )
     result = run_pipeline(cfg)
     assert result.kind == "transformers" and result.preset == "minilm" and result.promoted

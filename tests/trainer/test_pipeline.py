@@ -57,9 +57,13 @@ def _assert_run_folder(result: RunResult) -> None:
 def tfidf_run(agnews_folder: Path, tmp_path: Path) -> tuple[RunConfig, RunResult]:
     progress: list[tuple[float, str]] = []
     cfg = _cfg(agnews_folder, tmp_path)
-    result = run_pipeline(cfg, progress=lambda f, m: progress.append((f, m)))
+    etas: list[float | None] = []
+    result = run_pipeline(cfg, progress=lambda f, m, eta: (progress.append((f, m)), etas.append(eta)))
     fractions = [f for f, _ in progress]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    # No estimate before training starts; one once it has paced itself; zero at the end.
+    assert etas[0] is None and any(e is not None for e in etas[:-1]) and etas[-1] == 0.0
+    assert all(e >= 0 for e in etas if e is not None)
     return cfg, result
 
 
@@ -137,6 +141,27 @@ def test_tiny_bert_run(agnews_folder: Path, tmp_path: Path, tiny_bert: Path) -> 
     config = json.loads(registry.read_file(result.version, "config.json"))
     assert config["id2label"] == {str(i): name for i, name in enumerate(LABEL_NAMES)}
     assert manifest.config["training"]["max_steps"] == 8
+    # Scored as inference serves it (ONNX Runtime int8 at the trained length), with the fp32 figure beside it.
+    metrics = manifest.metrics
+    assert metrics["served"]["backend"] == "onnx-int8" and metrics["served"]["max_length"] == 48
+    assert metrics["accuracy"] == metrics["served"]["accuracy"] == result.accuracy
+    assert metrics["fp32"]["backend"] == "torch" and metrics["fp32"]["accuracy"] == result.fp32_accuracy
+    assert 0.5 <= metrics["fp32_agreement"] <= 1.0
+    predictions = json.loads(registry.read_file(result.version, "test_predictions.json"))
+    assert len(predictions["served"]) == len(predictions["fp32"]) == len(predictions["labels"]) == result.n_test
+    card = registry.read_file(result.version, "model_card.md").decode()
+    assert "served (`onnx-int8`) accuracy" in card and "fp32 (`torch`) accuracy" in card
+
+
+def test_eta_is_the_pace_since_training_began() -> None:
+    from agnews_trainer.progress import RunReporter
+
+    rep = RunReporter(None, None)
+    assert rep.eta_s("ingestion", 0.02, now=0.0) is None  # before training: no basis for a pace
+    assert rep.eta_s("training", 0.10, now=30.0) is None  # training starts: the clock starts
+    assert rep.eta_s("training", 0.30, now=630.0) == 2100.0  # 0.2 of the run in 600 s: 0.7 left takes 2100 s
+    assert rep.eta_s("evaluation", 0.90, now=2430.0) == 300.0
+    assert rep.eta_s("publish", 1.0, now=2500.0) == 0.0
 
 
 def test_cancel_stops_before_publishing(agnews_folder: Path, tmp_path: Path) -> None:
@@ -146,7 +171,7 @@ def test_cancel_stops_before_publishing(agnews_folder: Path, tmp_path: Path) -> 
         return any(m.startswith("training") for m in seen)
 
     with pytest.raises(PipelineCancelled):
-        run_pipeline(_cfg(agnews_folder, tmp_path), progress=lambda f, m: seen.append(m), cancel=cancel)
+        run_pipeline(_cfg(agnews_folder, tmp_path), progress=lambda f, m, eta: seen.append(m), cancel=cancel)
     assert not (tmp_path / "registry" / "models").exists()
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from agnews_core.registry import ModelRegistry, new_version_id
 from agnews_core.storage import LocalStore, open_store
-from agnews_trainer.evaluation import ARTIFACTS, classification_metrics, plot_confusion_matrix
+from agnews_trainer.evaluation import ARTIFACTS, PREDICTIONS_NAME, classification_metrics, plot_confusion_matrix
 from agnews_trainer.publish import PublishResult, publish_model
 
 HASH = "a" * 64
@@ -172,3 +172,40 @@ def test_a_cancel_before_commit_withdraws_the_version_and_keeps_the_champion(
     assert not [p for p in (tmp_path / "registry" / "models").iterdir() if p.name != first.manifest.version]
     committed = _publish(registry, artifacts, tmp_path, 0.9, commit=lambda: True)
     assert committed.promoted and registry.champion().version == committed.manifest.version  # type: ignore[union-attr]
+
+
+def _with_predictions(artifacts: tuple[Path, Path], tmp_path: Path, name: str, served: list[int]) -> tuple[Path, Path]:
+    """A copy of the evaluation folder whose test_predictions.json holds these served predictions."""
+    import json
+    import shutil
+
+    model_dir, eval_dir = artifacts
+    copy = tmp_path / f"eval-{name}"
+    shutil.copytree(eval_dir, copy)
+    labels = [i % 4 for i in range(len(served))]
+    (copy / PREDICTIONS_NAME).write_text(json.dumps({"labels": labels, "served": served, "fp32": None}))
+    return model_dir, copy
+
+
+def test_significance_gate_needs_a_paired_win(tmp_path: Path, artifacts: tuple[Path, Path]) -> None:
+    registry = ModelRegistry(LocalStore(tmp_path / "registry"))
+    n = 400
+    labels = [i % 4 for i in range(n)]
+    wrong = [(y + 1) % 4 for y in labels]
+    # Champion right on rows 0-299; a slightly better candidate adds 6 rows (p = 0.03), a clearly better one 60.
+    champion = [y if i < 300 else w for i, (y, w) in enumerate(zip(labels, wrong, strict=True))]
+    slightly = [y if i < 306 else w for i, (y, w) in enumerate(zip(labels, wrong, strict=True))]
+    clearly = [y if i < 360 else w for i, (y, w) in enumerate(zip(labels, wrong, strict=True))]
+    first = _publish(registry, _with_predictions(artifacts, tmp_path, "a", champion), tmp_path, 0.75)
+    assert first.promoted
+
+    kept = _publish(registry, _with_predictions(artifacts, tmp_path, "b", slightly), tmp_path, 0.765, alpha=0.01)
+    assert not kept.promoted and kept.champion == first.manifest.version
+    assert kept.reason.startswith(
+        "kept champion: the gain of +1.50 points is not significant (exact McNemar p=0.0313, 6 vs 0"
+    )
+    # Without the setting (the default) the same candidate wins on the point estimate.
+    plain = _publish(registry, _with_predictions(artifacts, tmp_path, "c", slightly), tmp_path, 0.765)
+    assert plain.promoted
+    won = _publish(registry, _with_predictions(artifacts, tmp_path, "d", clearly), tmp_path, 0.90, alpha=0.01)
+    assert won.promoted and won.reason == "accuracy 0.9000 beats champion's 0.7650"

@@ -84,9 +84,33 @@ def test_max_steps_is_honoured(tiny_config, splits: Splits, tmp_path: Path) -> N
     assert result.stats["eval_history"][-1]["step"] == 7  # the final weights were validated
 
 
+def test_step_callbacks_see_every_step_and_their_time_is_not_training_time(
+    tiny_config, splits: Splits, tmp_path: Path, tiny_bert: Path
+) -> None:
+    import time
+
+    from agnews_trainer.training.loop import StepEvent, train_transformer
+    from agnews_trainer.training.presets import resolve_model
+
+    events: list[StepEvent] = []
+
+    def slow_probe(event: StepEvent) -> None:
+        events.append(event)
+        time.sleep(0.3)  # a benchmark probe evaluating a snapshot, say
+
+    result = train_transformer(
+        tiny_config(max_steps=5), splits, tmp_path / "model", resolve_model(str(tiny_bert)), callbacks=[slow_probe]
+    )
+    assert [e.step for e in events] == [1, 2, 3, 4, 5] and all(e.rows == 16 for e in events)
+    assert [e.examples for e in events] == [16, 32, 48, 64, 80]
+    # 1.5 s slept in callbacks, none of it on the training clock the budget and schedule run on.
+    assert result.stats["train_seconds"] < result.stats["seconds"] - 1.4
+    assert events[0].model is not None
+
+
 def test_time_budget_stops_cleanly_and_keeps_a_model(tiny_config, splits: Splits, tmp_path: Path) -> None:
     budget_min = 1.5 / 60
-    result = train_model(tiny_config(epochs=1000, time_budget_min=budget_min), splits, tmp_path / "model")
+    result = train_model(tiny_config(epochs=100, time_budget_min=budget_min), splits, tmp_path / "model")
     assert result.stats["stopped_reason"] == "time_budget"
     assert 0 < result.stats["steps"] < result.stats["total_steps"]
     assert result.stats["train_seconds"] < budget_min * 60 + 5

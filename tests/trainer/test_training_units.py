@@ -147,3 +147,35 @@ def test_schedule_warms_up_then_anneals_by_steps_or_by_the_clock() -> None:
     assert by_steps.lr(54, 0) == pytest.approx(0.5) and by_steps.lr(99, 0) == 0.0
     by_clock = Schedule(1.0, total_steps=10_000, warmup_ratio=0.0, budget_s=60)
     assert by_clock.lr(10, 30.0) == pytest.approx(0.5) and by_clock.lr(10, 60.0) == 0.0
+
+
+def test_layer_wise_decay_scales_lower_layers_and_skips_decay_on_norms(tiny_bert: Path) -> None:
+    from agnews_trainer.training.optim import layer_depth, make_optimizer, param_groups, set_learning_rate
+    from transformers import AutoModelForSequenceClassification
+
+    assert layer_depth("bert.encoder.layer.1.attention.self.query.weight", 2) == 1
+    assert layer_depth("bert.encoder.layer.0.output.dense.weight", 2) == 2
+    assert layer_depth("bert.embeddings.word_embeddings.weight", 2) == 3
+    assert layer_depth("classifier.weight", 2) == 0
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_bert, num_labels=4)
+    flat = param_groups(model, 0.01)
+    assert {g["lr_scale"] for g in flat} == {1.0} and len(flat) == 2  # off: decayed and not decayed only
+    groups = param_groups(model, 0.01, layer_decay=0.5)
+    scales = {round(g["lr_scale"], 6) for g in groups}
+    assert scales == {1.0, 0.5, 0.25, 0.125}  # head, layer 1, layer 0, embeddings
+    assert all(g["weight_decay"] == 0.0 for g in groups if any(p.ndim < 2 for p in g["params"]))
+    assert sum(len(g["params"]) for g in groups) == sum(1 for p in model.parameters() if p.requires_grad)
+    optimizer = make_optimizer(model, 1e-3, 0.01, layer_decay=0.5)
+    set_learning_rate(optimizer, 2e-3)
+    assert sorted({round(g["lr"], 9) for g in optimizer.param_groups}) == [2.5e-4, 5e-4, 1e-3, 2e-3]
+
+
+def test_cpu_presets_have_a_bounded_default_budget() -> None:
+    from agnews_trainer.training.presets import time_budget_min
+
+    for name in ("minilm", "minilm-blend"):
+        resolved = resolve_model(name)
+        assert time_budget_min(TrainingConfig(preset=name), resolved) == 45.0
+        assert time_budget_min(TrainingConfig(preset=name, time_budget_min=5), resolved) == 5
+    assert resolve_model("minilm-blend").kind == "blend"
+    assert PRESETS["sbert"].time_budget_min is None  # GPU presets run their epochs

@@ -28,7 +28,10 @@ from agnews_core.errors import (
 )
 from agnews_core.storage import ArtifactStore
 
-ModelKind = Literal["transformers", "tfidf"]
+ModelKind = Literal["transformers", "tfidf", "blend"]
+
+PromotionGate = Callable[["ModelManifest", "ModelManifest"], "str | None"]
+"""gate(candidate, champion) -> a reason to keep the champion, or None to let the candidate through."""
 
 MODELS_PREFIX = "models"
 CHAMPION_KEY = "aliases/champion.json"
@@ -222,14 +225,26 @@ class ModelRegistry:
         return self._swap_alias(make)
 
     def promote_if_better(
-        self, candidate: ModelManifest, metric: str = "accuracy", min_delta: float = 0.0
+        self,
+        candidate: ModelManifest,
+        metric: str = "accuracy",
+        min_delta: float = 0.0,
+        gate: PromotionGate | None = None,
     ) -> PromotionDecision:
-        """Promote `candidate` only if it beats the champion by `metric` on the same test data (same hash)."""
+        """Promote `candidate` only if it beats the champion by `metric` on the same test data (same hash).
+
+        `gate(candidate, champion)`, when given, runs on a candidate that would win and may veto it with a reason
+        (the trainer's paired significance test); it sees the same champion the alias swap compares against.
+        """
         decisions: list[PromotionDecision] = []
 
         def make(current: ChampionAlias | None) -> ChampionAlias:
             champ = self.get(current.version) if current else None
             decision = decide_promotion(candidate, champ, metric, min_delta)
+            if decision.promoted and champ is not None and gate is not None:
+                veto = gate(candidate, champ)
+                if veto:
+                    decision = decision.model_copy(update={"promoted": False, "reason": veto})
             decisions.append(decision)
             if not decision.promoted:
                 raise _NoChange

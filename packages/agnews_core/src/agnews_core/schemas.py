@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 
 from agnews_core import labels
 from agnews_core.text import model_input, scrub
+from agnews_core.training_knobs import api_knobs, optional_copy
 
 # Every text a caller sends: lone surrogates and control characters become spaces on arrival.
 SafeStr = Annotated[str, AfterValidator(scrub)]
@@ -175,6 +176,7 @@ class JobState(StrEnum):
 class JobProgress(BaseModel):
     fraction: float = Field(0.0, ge=0.0, le=1.0)
     message: str = ""
+    eta_s: float | None = Field(None, ge=0, description="seconds left, as the job itself estimates; null: unknown")
 
 
 class Job(BaseModel):
@@ -198,30 +200,34 @@ class JobList(BaseModel):
 
 # The trainer's presets (agnews_trainer.training.presets.PRESETS; a trainer test pins the two equal): the
 # gateway refuses other names at the door, before a job waits behind a real run only to fail.
-TRAINING_PRESETS = ("tfidf", "minilm", "sbert", "roberta", "bert", "albert", "xlnet")
+TRAINING_PRESETS = ("tfidf", "minilm", "minilm-blend", "sbert", "roberta", "bert", "albert", "xlnet")
 
 
-class TrainingJobRequest(BaseModel):
-    """Knobs of a queued pipeline run (same names as `agnews-train run`)."""
+def _training_job_fields() -> dict[str, Any]:
+    """The API knobs (declared in training_knobs), each optional here: unset means the worker's default."""
+    fields: dict[str, Any] = {name: optional_copy(info) for name, info in api_knobs().items()}
+    fields["data"] = (
+        str | None,
+        Field(
+            None, max_length=1000, description="data source under an allowed prefix; default: the trainer's own data"
+        ),
+    )
+    return fields
+
+
+if TYPE_CHECKING:
+    _TrainingJobFields = BaseModel
+else:
+    _TrainingJobFields = create_model("_TrainingJobFields", **_training_job_fields())
+
+
+class TrainingJobRequest(_TrainingJobFields):
+    """Knobs of a queued pipeline run (same names as `agnews-train run`), derived from `TrainingKnobs`."""
 
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={"examples": [{"preset": "tfidf"}, {"preset": "minilm", "time_budget_min": 30}]},
     )
-
-    preset: str = Field(
-        "minilm",
-        max_length=200,
-        description=f"one of {', '.join(TRAINING_PRESETS)} (a Hub id or model path only where the operator allows)",
-    )
-    data: str | None = Field(
-        None, max_length=1000, description="data source under an allowed prefix; default: the trainer's own data"
-    )
-    time_budget_min: float | None = Field(None, gt=0, le=24 * 60)
-    max_train_samples: int | None = Field(None, gt=0)
-    epochs: float | None = Field(None, gt=0, le=100)
-    max_steps: int | None = Field(None, gt=0)
-    with_feedback: bool | None = Field(None, description="add readers' feedback rows to the train split")
 
 
 class ModelInfo(BaseModel):

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 
 from agnews_core import labels
 from agnews_core.errors import ConfigError
 from agnews_core.registry import ModelManifest, ModelRegistry
 
+from agnews_inference.blend_backend import load_blend
 from agnews_inference.predictor import LoadedModel, Predictor, read_label_names
 from agnews_inference.settings import InferenceSettings
 from agnews_inference.tfidf_backend import load_tfidf
@@ -30,21 +32,13 @@ def load_model(registry: ModelRegistry, version: str, settings: InferenceSetting
     manifest = registry.get(version)
     model_dir = registry.materialize(version, settings.cache_dir / "models")
     names = read_label_names(model_dir)
-    predictor: Predictor
-    if manifest.kind == "tfidf":
-        predictor, backend = load_tfidf(model_dir, names, allow_pickle=settings.allow_pickle), "sklearn"
-    elif manifest.kind == "transformers":
-        predictor, backend = load_transformers(
-            model_dir,
-            backend=settings.backend,
-            cache_key=cache_key(version, manifest.model_dump_json().encode()),
-            compiled_dir=settings.cache_dir / "compiled",
-            max_length=settings.max_length or _trained_max_length(manifest),
-            chunk=settings.max_batch_size,
-            threads=settings.intra_op_threads,
-        )
-    else:  # pragma: no cover - the manifest schema only allows the two kinds
-        raise ConfigError(f"model {version} has unknown kind {manifest.kind!r}")
+    predictor, backend = load_predictor(
+        model_dir,
+        manifest.kind,
+        settings,
+        cache_key=cache_key(version, manifest.model_dump_json().encode()),
+        max_length=settings.max_length or trained_max_length(manifest),
+    )
     loaded = LoadedModel(
         version=version,
         kind=manifest.kind,
@@ -59,7 +53,34 @@ def load_model(registry: ModelRegistry, version: str, settings: InferenceSetting
     return loaded
 
 
-def _trained_max_length(manifest: ModelManifest) -> int:
+def load_predictor(
+    model_dir: Path, kind: str, settings: InferenceSettings, *, cache_key: str, max_length: int
+) -> tuple[Predictor, str]:
+    """The predictor for a model folder of any kind and the backend it runs on; the trainer scores with this too."""
+    if kind == "tfidf":
+        return load_tfidf(model_dir, read_label_names(model_dir), allow_pickle=settings.allow_pickle), "sklearn"
+    if kind == "transformers":
+        return load_transformers(
+            model_dir,
+            backend=settings.backend,
+            cache_key=cache_key,
+            compiled_dir=settings.cache_dir / "compiled",
+            max_length=max_length,
+            chunk=settings.max_batch_size,
+            threads=settings.intra_op_threads,
+        )
+    if kind == "blend":
+
+        def part(folder: Path, part_kind: str) -> tuple[Predictor, str]:
+            return load_predictor(
+                folder, part_kind, settings, cache_key=f"{cache_key}-{folder.name}", max_length=max_length
+            )
+
+        return load_blend(model_dir, part)
+    raise ConfigError(f"model folder {model_dir} has unknown kind {kind!r}")
+
+
+def trained_max_length(manifest: ModelManifest) -> int:
     """The token length the model was trained with (the trainer writes config.training.max_length)."""
     for section in (manifest.config, manifest.config.get("training"), manifest.config.get("train_stats")):
         if isinstance(section, dict):

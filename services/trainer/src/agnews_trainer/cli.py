@@ -25,9 +25,10 @@ from agnews_core.errors import (
     StorageError,
 )
 from agnews_core.registry import ModelRegistry
+from agnews_core.training_knobs import flag_name, flag_spec
 from pydantic import ValidationError
 
-from agnews_trainer.config import TrainerSettings, build_run_config, load_yaml_config
+from agnews_trainer.config import RunConfig, TrainerSettings, build_run_config, load_yaml_config
 
 log = logging.getLogger("agnews_trainer")
 
@@ -54,6 +55,18 @@ def _registry_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--s3-region", help="default: $TRAINER_S3_REGION")
 
 
+# Set through _registry_args (shared with the other subcommands) or only in a config file.
+_NOT_FLAGS = frozenset({"registry_uri", "s3_endpoint_url", "s3_region", "validation", "extra"})
+
+
+def add_run_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per scalar RunConfig field (training knobs included), typed and helped from its declaration."""
+    for name, info in RunConfig.model_fields.items():
+        spec = None if name in _NOT_FLAGS else flag_spec(info)
+        if spec is not None:
+            parser.add_argument(flag_name(name, info), dest=name, **spec)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="agnews-train", description="Train, evaluate and manage agnews models.")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -61,33 +74,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="all six stages: ingest, validate, transform, train, evaluate, publish")
-    run.add_argument("--data", help="Kaggle folder, .zip, s3://bucket/key.zip or hf:<dataset id>")
-    run.add_argument("--preset", help="tfidf, minilm, sbert, roberta, bert, albert, xlnet, or a model folder/hub id")
-    run.add_argument("--model", dest="model_name_or_path", help="model folder or hub id overriding the preset's")
-    _registry_args(run)
     run.add_argument("--config", type=Path, help="YAML file of RunConfig fields (flags override it)")
-    run.add_argument("--work-dir", type=Path, help="runs/<id>/ go here (default: $TRAINER_WORK_DIR)")
-    run.add_argument("--run-dir", type=Path, help="this run's folder (default: <work-dir>/runs/<id>)")
-    run.add_argument("--max-train-samples", type=int)
-    run.add_argument(
-        "--with-feedback", action="store_true", default=None, help="add readers' feedback rows to the train split"
-    )
-    run.add_argument("--epochs", type=float)
-    run.add_argument("--max-steps", type=int)
-    run.add_argument("--time-budget-min", type=float)
-    run.add_argument("--learning-rate", type=float)
-    run.add_argument("--batch-size", type=int)
-    run.add_argument("--max-length", type=int)
-    run.add_argument("--seed", type=int)
-    run.add_argument("--promotion-metric", choices=["accuracy", "macro_f1"])
-    run.add_argument("--min-delta", dest="promotion_min_delta", type=float)
-    run.add_argument("--no-promote", dest="promote", action="store_const", const=False, help="publish only")
+    _registry_args(run)
+    add_run_flags(run)
 
     ev = sub.add_parser("evaluate", help="evaluate a registered model on an AG News CSV or folder")
     _registry_args(ev)
     ev.add_argument("--model", default="champion", help="version id, 'champion' (default) or 'latest'")
     ev.add_argument("--data", required=True, help="CSV file (header or not), Kaggle folder (its test.csv) or zip")
-    ev.add_argument("--batch-size", type=int, default=64)
     ev.add_argument("--work-dir", type=Path, help="model cache goes under it (default: $TRAINER_WORK_DIR)")
 
     models = sub.add_parser("models", help="list, show, promote or roll back registered versions")
@@ -128,29 +122,7 @@ def cmd_run(args: argparse.Namespace) -> dict[str, Any]:
     layers: list[dict[str, Any]] = [base]
     if args.config is not None:
         layers.append(load_yaml_config(args.config))
-    flags = {
-        name: getattr(args, name)
-        for name in (
-            "data",
-            "preset",
-            "model_name_or_path",
-            "work_dir",
-            "run_dir",
-            "max_train_samples",
-            "with_feedback",
-            "epochs",
-            "max_steps",
-            "time_budget_min",
-            "learning_rate",
-            "batch_size",
-            "max_length",
-            "seed",
-            "promotion_metric",
-            "promotion_min_delta",
-            "promote",
-        )
-        if getattr(args, name) is not None
-    }
+    flags = {name: getattr(args, name) for name in RunConfig.model_fields if getattr(args, name, None) is not None}
     # Registry flags beat the YAML file too (they default to the environment only when absent).
     registry_flags = {
         "registry_uri": args.registry,
@@ -172,7 +144,6 @@ def cmd_evaluate(args: argparse.Namespace) -> dict[str, Any]:
         args.model,
         args.data,
         (args.work_dir or settings.work_dir) / "cache",
-        batch_size=args.batch_size,
         s3_endpoint_url=settings.s3_endpoint_url,
         s3_region=settings.s3_region,
     )

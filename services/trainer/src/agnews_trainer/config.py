@@ -6,21 +6,20 @@ Precedence, lowest first: `TrainerSettings` (TRAINER_* environment) < a YAML fil
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from agnews_core.errors import ConfigError
 from agnews_core.settings import RegistrySettings
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from agnews_core.training_knobs import DEFAULT_PRESET, TrainingKnobs
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_settings import SettingsConfigDict
 
 from agnews_trainer.types import TrainingConfig
 
 DEFAULT_DATA = "hf:fancyzhx/ag_news"
 DEFAULT_WORK_DIR = Path(".run/trainer")
-_TRAINING_FIELDS = {f.name for f in dataclasses.fields(TrainingConfig)}
 
 
 class ValidationThresholds(BaseModel):
@@ -43,8 +42,9 @@ class ValidationThresholds(BaseModel):
     max_placeholder_fraction: float = Field(0.01, ge=0, le=1, description="`#NAME?`-style spreadsheet cells")
 
 
-class RunConfig(BaseModel):
-    """Everything one `agnews-train run` (or one training job) needs."""
+class RunConfig(TrainingKnobs):
+    """Everything one `agnews-train run` (or one training job) needs: the training knobs (inherited, flat keys)
+    plus where data, registry and run folder are and how promotion decides."""
 
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
@@ -52,63 +52,32 @@ class RunConfig(BaseModel):
     registry_uri: str = Field("registry", description="folder, file:///path or s3://bucket/prefix")
     s3_endpoint_url: str | None = None
     s3_region: str | None = None
-    work_dir: Path = Field(DEFAULT_WORK_DIR, description="runs/<run id>/ and caches go here")
-    run_dir: Path | None = Field(None, description="this run's folder; default work_dir/runs/<run id>")
-
-    # Training knobs (None: TrainingConfig's default or the preset's).
-    preset: str = "minilm"
-    model_name_or_path: str | None = None
-    epochs: float | None = Field(None, gt=0)
-    max_steps: int | None = Field(None, gt=0)
-    max_train_samples: int | None = Field(None, gt=0)
-    with_feedback: bool = Field(False, description="add readers' feedback (the registry's logs) to the train split")
-    time_budget_min: float | None = Field(None, gt=0)
-    learning_rate: float | None = Field(None, gt=0)
-    batch_size: int | None = Field(None, gt=0)
-    max_length: int | None = Field(None, gt=0)
-    seed: int = 42
-    training_extra: dict[str, Any] = Field(
-        default_factory=dict, description="any other TrainingConfig field, by name (e.g. num_threads)"
-    )
+    work_dir: Path = Field(DEFAULT_WORK_DIR, description="runs/<id>/ and caches go here (default: $TRAINER_WORK_DIR)")
+    run_dir: Path | None = Field(None, description="this run's folder (default: <work-dir>/runs/<run id>)")
 
     validation: ValidationThresholds = Field(default_factory=ValidationThresholds)
     val_fraction: float = Field(0.05, gt=0, lt=0.5, description="share of train carved out for validation")
     max_val_samples: int | None = Field(2000, gt=0, description="cap: evaluating a big validation split wastes CPU")
 
     promote: bool = Field(True, description="move the champion alias when the new version is better")
-    promotion_metric: Literal["accuracy", "macro_f1"] = "accuracy"
-    promotion_min_delta: float = Field(0.0, ge=0)
+    promotion_metric: Literal["accuracy", "macro_f1"] = Field("accuracy", description="served metric compared")
+    promotion_min_delta: float = Field(
+        0.0,
+        ge=0,
+        description="margin the candidate must beat the champion by",
+        json_schema_extra={"flag": "--min-delta"},
+    )
+    promotion_alpha: float | None = Field(
+        None,
+        gt=0,
+        lt=1,
+        description="also require a significant gain: exact McNemar p-value below this on the shared test rows",
+    )
     latency_samples: int = Field(32, ge=0, description="single-text predictions timed for the latency figure")
 
-    @field_validator("training_extra")
-    @classmethod
-    def _known_training_fields(cls, value: dict[str, Any]) -> dict[str, Any]:
-        unknown = sorted(set(value) - _TRAINING_FIELDS)
-        if unknown:
-            raise ValueError(
-                f"unknown training field(s) {', '.join(unknown)}; known: {', '.join(sorted(_TRAINING_FIELDS))}"
-            )
-        return value
-
     def training_config(self) -> TrainingConfig:
-        """The TrainingConfig handed to `train_model`; unset knobs keep TrainingConfig's defaults."""
-        values: dict[str, Any] = dict(self.training_extra)
-        values["preset"] = self.preset
-        values["seed"] = self.seed
-        for name in (
-            "model_name_or_path",
-            "epochs",
-            "max_steps",
-            "max_train_samples",
-            "time_budget_min",
-            "learning_rate",
-            "batch_size",
-            "max_length",
-        ):
-            value = getattr(self, name)
-            if value is not None:
-                values[name] = value
-        return TrainingConfig(**values)
+        """The TrainingConfig handed to `train_model`: this config's knob fields."""
+        return TrainingConfig.model_validate({name: getattr(self, name) for name in TrainingKnobs.model_fields})
 
 
 class TrainerSettings(RegistrySettings):
@@ -118,12 +87,13 @@ class TrainerSettings(RegistrySettings):
 
     data: str = DEFAULT_DATA
     work_dir: Path = DEFAULT_WORK_DIR
-    preset: str = "minilm"
+    preset: str = DEFAULT_PRESET
     time_budget_min: float | None = None
     redis_url: str = "redis://127.0.0.1:6379/0"
     metrics_port: int = 9101
     promotion_metric: Literal["accuracy", "macro_f1"] = "accuracy"
     promotion_min_delta: float = 0.0
+    promotion_alpha: float | None = None
 
     def run_config(self, **overrides: Any) -> RunConfig:
         """A RunConfig from these settings, with `overrides` (None values ignored) on top."""
@@ -137,6 +107,7 @@ class TrainerSettings(RegistrySettings):
             "time_budget_min": self.time_budget_min,
             "promotion_metric": self.promotion_metric,
             "promotion_min_delta": self.promotion_min_delta,
+            "promotion_alpha": self.promotion_alpha,
         }
         return build_run_config(base, {k: v for k, v in overrides.items() if v is not None})
 
@@ -157,11 +128,11 @@ def load_yaml_config(path: Path) -> dict[str, Any]:
 
 
 def build_run_config(*layers: dict[str, Any]) -> RunConfig:
-    """Merge layers (later wins; nested `validation`/`training_extra` merge key by key) into a RunConfig."""
+    """Merge layers (later wins; nested `validation` and `extra` merge key by key) into a RunConfig."""
     merged: dict[str, Any] = {}
     for layer in layers:
         for key, value in layer.items():
-            if key in ("validation", "training_extra") and isinstance(value, dict):
+            if key in ("validation", "extra") and isinstance(value, dict):
                 merged[key] = {**merged.get(key, {}), **value}
             else:
                 merged[key] = value

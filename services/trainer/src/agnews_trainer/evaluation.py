@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import statistics
 import time
 from collections.abc import Sequence
@@ -21,6 +22,8 @@ from agnews_core.labels import LABEL_NAMES, NUM_LABELS
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
 from agnews_trainer.manifest import recording, write_json
+from agnews_trainer.model_card import render_model_card
+from agnews_trainer.served import FP32_BACKEND, ServedModel, load_served
 from agnews_trainer.types import ModelKind, Splits
 
 log = logging.getLogger(__name__)
@@ -29,7 +32,8 @@ METRICS_NAME = "metrics.json"
 CONFUSION_JSON = "confusion_matrix.json"
 CONFUSION_PNG = "confusion_matrix.png"
 MODEL_CARD = "model_card.md"
-ARTIFACTS = (METRICS_NAME, CONFUSION_JSON, CONFUSION_PNG, MODEL_CARD)
+PREDICTIONS_NAME = "test_predictions.json"  # per-row labels and predictions: paired tests against this version
+ARTIFACTS = (METRICS_NAME, PREDICTIONS_NAME, CONFUSION_JSON, CONFUSION_PNG, MODEL_CARD)
 
 
 @dataclass
@@ -101,14 +105,12 @@ def plot_confusion_matrix(matrix: list[list[int]], path: Path, title: str = "Con
     return path
 
 
-def measure_latency(model_dir: Path, kind: ModelKind, texts: Sequence[str], samples: int) -> dict[str, float]:
-    """Single-text prediction latency (model already loaded), in milliseconds."""
-    from agnews_trainer.training import predict_proba
-
+def measure_latency(model: ServedModel, texts: Sequence[str], samples: int) -> dict[str, float]:
+    """Single-text prediction latency of the served model (already loaded), in milliseconds."""
     timings = []
     for text in list(texts)[:samples]:
         start = time.perf_counter()
-        predict_proba(model_dir, kind, [text], batch_size=1)
+        model.predict_proba([text])
         timings.append((time.perf_counter() - start) * 1000)
     if not timings:
         return {}
@@ -119,43 +121,38 @@ def measure_latency(model_dir: Path, kind: ModelKind, texts: Sequence[str], samp
     }
 
 
-def render_model_card(metrics: dict[str, Any], context: dict[str, Any]) -> str:
-    """Markdown model card: what the model is, what it was trained on, how well it does."""
-    lines = [
-        f"# agnews model {context.get('version') or '(unpublished)'}",
-        "",
-        f"- kind: `{context.get('kind')}`, preset: `{context.get('preset')}`",
-        f"- base model: `{context.get('base_model')}`",
-        f"- git commit: `{context.get('git_commit') or 'unknown'}`",
-        f"- data source: `{context.get('data_source')}`",
-        f"- data hash: `{context.get('content_hash')}` (test split `{context.get('test_data_hash')}`)",
-        "",
-        "## Metrics (test split)",
-        "",
-        f"accuracy **{metrics['accuracy']:.4f}**, macro-F1 **{metrics['macro_f1']:.4f}** on {metrics['n']} articles.",
-        "",
-        "| class | precision | recall | F1 | support |",
-        "|---|---|---|---|---|",
-    ]
-    for name, row in metrics["per_class"].items():
-        lines.append(f"| {name} | {row['precision']:.4f} | {row['recall']:.4f} | {row['f1']:.4f} | {row['support']} |")
-    lines += ["", "Confusion matrix (rows true, columns predicted): see `confusion_matrix.png`.", ""]
-    if latency := metrics.get("latency"):
-        lines += ["## Latency", "", "```json", json.dumps(latency, indent=2), "```", ""]
-    lines += [
-        "## Training",
-        "",
-        "```json",
-        json.dumps({"config": context.get("config"), "stats": context.get("train_stats")}, indent=2, default=str),
-        "```",
-        "",
-        "## Intended use",
-        "",
-        "Topic classification of English news articles into World, Sports, Business and Sci/Tech. Model input",
-        "is `agnews_core.text.model_input(title, description)`; other text distributions are untested.",
-        "",
-    ]
-    return "\n".join(lines)
+def score_as_served(
+    model_dir: Path, kind: ModelKind, texts: Sequence[str], labels: np.ndarray, *, max_length: int, cache_dir: Path
+) -> tuple[ServedModel, dict[str, Any], np.ndarray, np.ndarray | None]:
+    """(served model, metrics, served predictions, fp32 predictions or None for tfidf).
+
+    Top-level metrics are the served figures (what the registry compares and users get); `served` and `fp32`
+    record each figure with its backend, and `fp32_agreement` the share of rows where both predict the same.
+    """
+    start = time.perf_counter()
+    served = load_served(model_dir, kind, max_length=max_length, cache_dir=cache_dir)
+    proba = served.predict_proba(texts)
+    seconds = time.perf_counter() - start
+    pred = proba.argmax(axis=1)
+    metrics = classification_metrics(labels, proba)
+    metrics["served"] = {
+        "backend": served.backend,
+        "max_length": max_length,
+        "accuracy": metrics["accuracy"],
+        "macro_f1": metrics["macro_f1"],
+        "seconds": round(seconds, 2),
+    }
+    fp32_pred: np.ndarray | None = None
+    if kind == "tfidf":  # scikit-learn serves in float64 already: one figure
+        metrics["fp32"] = {"backend": served.backend, "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"]}
+    else:
+        reference = load_served(model_dir, kind, max_length=max_length, cache_dir=cache_dir, backend=FP32_BACKEND)
+        fp32_proba = reference.predict_proba(texts)
+        fp32 = classification_metrics(labels, fp32_proba)
+        fp32_pred = fp32_proba.argmax(axis=1)
+        metrics["fp32"] = {"backend": reference.backend, "accuracy": fp32["accuracy"], "macro_f1": fp32["macro_f1"]}
+        metrics["fp32_agreement"] = round(float((fp32_pred == pred).mean()), 6) if len(pred) else None
+    return served, metrics, pred, fp32_pred
 
 
 def evaluate_model(
@@ -165,33 +162,61 @@ def evaluate_model(
     out_dir: Path,
     *,
     context: dict[str, Any] | None = None,
-    batch_size: int = 64,
+    max_length: int = 128,
     latency_samples: int = 32,
 ) -> EvalResult:
-    """Evaluate on `splits.test`; write metrics.json, confusion matrix JSON + PNG and model_card.md."""
-    from agnews_trainer.training import predict_proba
-
+    """Score the model as served on `splits.test`; write metrics, predictions, confusion matrix and model card."""
     context = dict(context or {})
     context.setdefault("test_data_hash", splits.test_data_hash)
     with recording(out_dir, "evaluation") as rec:
         rec.inputs = {"model_dir": str(model_dir), "kind": kind, "test_data_hash": splits.test_data_hash}
-        rec.params = {"batch_size": batch_size, "latency_samples": latency_samples}
+        rec.params = {"max_length": max_length, "latency_samples": latency_samples}
         texts = splits.test["text"].astype(str).tolist()
-        start = time.perf_counter()
-        proba = predict_proba(model_dir, kind, texts, batch_size=batch_size)
-        seconds = time.perf_counter() - start
-        metrics = classification_metrics(splits.test["label"].to_numpy(), proba)
+        labels = splits.test["label"].to_numpy()
+        served, metrics, pred, fp32_pred = score_as_served(
+            model_dir, kind, texts, labels, max_length=max_length, cache_dir=out_dir / "compiled"
+        )
         metrics["test_data_hash"] = splits.test_data_hash
         metrics["latency"] = {
-            "batch_size": batch_size,
-            "batch_ms_per_text": round(seconds * 1000 / max(1, len(texts)), 3),
-            "texts_per_s": round(len(texts) / seconds, 1) if seconds > 0 else None,
-            **measure_latency(model_dir, kind, texts, latency_samples),
+            "backend": served.backend,
+            "batch_ms_per_text": round(metrics["served"]["seconds"] * 1000 / max(1, len(texts)), 3),
+            **measure_latency(served, texts, latency_samples),
         }
         write_json(out_dir / METRICS_NAME, metrics)
+        write_json(
+            out_dir / PREDICTIONS_NAME,
+            {
+                "test_data_hash": splits.test_data_hash,
+                "labels": labels.tolist(),
+                "served": pred.tolist(),
+                "fp32": fp32_pred.tolist() if fp32_pred is not None else None,
+            },
+        )
         write_json(out_dir / CONFUSION_JSON, {"labels": list(LABEL_NAMES), "matrix": metrics["confusion_matrix"]})
         plot_confusion_matrix(metrics["confusion_matrix"], out_dir / CONFUSION_PNG)
         (out_dir / MODEL_CARD).write_text(render_model_card(metrics, context))
-        rec.summary = {"accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"], "n": metrics["n"]}
-        log.info("test accuracy %.4f, macro-F1 %.4f on %d texts", metrics["accuracy"], metrics["macro_f1"], len(texts))
+        shutil.rmtree(out_dir / "compiled", ignore_errors=True)  # inference compiles its own copy, per version
+        rec.summary = {
+            "accuracy": metrics["accuracy"],
+            "macro_f1": metrics["macro_f1"],
+            "fp32_accuracy": metrics["fp32"]["accuracy"],
+            "backend": served.backend,
+            "n": metrics["n"],
+        }
+        log.info(
+            "test accuracy as served (%s) %.4f, fp32 %.4f, macro-F1 %.4f on %d texts",
+            served.backend,
+            metrics["accuracy"],
+            metrics["fp32"]["accuracy"],
+            metrics["macro_f1"],
+            len(texts),
+        )
     return EvalResult(out_dir=out_dir, metrics=metrics)
+
+
+def read_predictions(raw: bytes) -> dict[str, Any]:
+    """A version's test_predictions.json (labels and served predictions per test row)."""
+    data = json.loads(raw)
+    if not isinstance(data, dict) or not isinstance(data.get("served"), list):
+        raise ValueError("not a test_predictions.json")
+    return data

@@ -11,47 +11,39 @@ artifact store, so a run redelivered to another worker resumes where the last ch
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import secrets
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from agnews_core.errors import AgnewsError
+import pandas as pd
 from agnews_core.registry import ModelRegistry, new_version_id
 from agnews_core.storage import open_store
 from pydantic import BaseModel
 
 from agnews_trainer.config import RunConfig
 from agnews_trainer.durable import DurableRun
-from agnews_trainer.evaluation import classification_metrics, evaluate_model
+from agnews_trainer.evaluation import EvalResult, classification_metrics, evaluate_model
 from agnews_trainer.feedback_rows import add_feedback_rows
-from agnews_trainer.ingestion import ingest, load_ingested, read_eval_data
+from agnews_trainer.ingestion import DataCard, IngestResult, ingest, load_ingested, read_eval_data
 from agnews_trainer.manifest import git_commit, recording, stage_dir, write_json
-from agnews_trainer.publish import PublishCancelled, publish_model
+from agnews_trainer.progress import PipelineCancelled, RunReporter
+from agnews_trainer.publish import PublishCancelled, PublishResult, publish_model
+from agnews_trainer.training.presets import ResolvedModel
 from agnews_trainer.transformation import to_model_frame, transform_frames
-from agnews_trainer.types import CancelFn, ProgressFn
+from agnews_trainer.types import CancelFn, RunProgressFn, Splits, TrainingConfig, TrainResult
 from agnews_trainer.validation import REPORT_NAME, require_valid_labels, validate_frames
+
+__all__ = ["PipelineCancelled", "RunResult", "SecondaryProcessDone", "evaluate_registered", "run_pipeline"]
 
 log = logging.getLogger(__name__)
 
-# Share of the run's progress bar each stage owns; training dominates every real run.
-_SPANS: dict[str, tuple[float, float]] = {
-    "ingestion": (0.0, 0.04),
-    "validation": (0.04, 0.07),
-    "transformation": (0.07, 0.10),
-    "training": (0.10, 0.88),
-    "evaluation": (0.88, 0.96),
-    "publish": (0.96, 1.0),
-}
-
-
-class PipelineCancelled(AgnewsError):
-    """The run was cancelled (CancelFn returned True); nothing was published."""
+Frames = dict[str, pd.DataFrame]
 
 
 class SecondaryProcessDone(Exception):
@@ -72,8 +64,10 @@ class RunResult(BaseModel):
     promoted: bool
     promotion_reason: str
     champion: str | None
-    accuracy: float
+    accuracy: float  # as served (what the registry compares)
     macro_f1: float
+    fp32_accuracy: float | None = None
+    served_backend: str | None = None
     kind: str
     preset: str
     base_model: str | None
@@ -99,36 +93,30 @@ def new_run_dir(work_dir: Path) -> Path:
     return work_dir / "runs" / f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
 
 
-class _Reporter:
-    """Maps each stage's own 0-1 progress onto the run's bar, and checks for cancellation."""
+@dataclass
+class _RunContext:
+    """What every stage of one run shares: its config, reporter, registry and folder."""
 
-    def __init__(self, progress: ProgressFn | None, cancel: CancelFn | None) -> None:
-        self._progress = progress
-        self._cancel = cancel
+    cfg: RunConfig
+    rep: RunReporter
+    train_cfg: TrainingConfig
+    resolved: ResolvedModel
+    registry: ModelRegistry
+    run_dir: Path
+    rank: int
+    durable: DurableRun | None = None  # checkpoints and result in the artifact store (training jobs only)
+    started: float = field(default_factory=time.perf_counter)
+    version: str = ""
+    git_sha: str | None = None
 
-    def stage(self, name: str, message: str | None = None) -> None:
-        self.check_cancel()
-        self.report(name, 0.0, message or f"{name}")
-
-    def report(self, name: str, fraction: float, message: str) -> None:
-        start, end = _SPANS[name]
-        if self._progress is not None:
-            self._progress(start + (end - start) * min(max(fraction, 0.0), 1.0), message)
-
-    def for_stage(self, name: str) -> ProgressFn:
-        return lambda fraction, message: self.report(name, fraction, message)
-
-    def cancelled(self) -> bool:
-        return bool(self._cancel and self._cancel())
-
-    def check_cancel(self) -> None:
-        if self.cancelled():
-            raise PipelineCancelled("training run cancelled; nothing was published")
+    def stage(self, name: str, message: str) -> Path:
+        self.rep.stage(name, message)
+        return stage_dir(self.run_dir, name)
 
 
 def run_pipeline(
     cfg: RunConfig,
-    progress: ProgressFn | None = None,
+    progress: RunProgressFn | None = None,
     cancel: CancelFn | None = None,
     *,
     commit: Callable[[], bool] | None = None,
@@ -139,11 +127,22 @@ def run_pipeline(
     `commit` (the job's point of no return, see publish.py) and `durable` (checkpoints and result in the
     artifact store) come from the training task; the CLI runs without them.
     """
-    from agnews_trainer.training import train_model
+    run = _open_run(cfg, RunReporter(progress, cancel), durable)
+    if isinstance(run, RunResult):
+        return run  # a redelivered job: its result stands
+    ingested, frames, card = _ingest(run)
+    report = validate_frames(frames, card, run.stage("validation", "validating data"), cfg.validation)
+    splits = _transform(run, frames, card)
+    trained = _train(run, splits)
+    evaluated = _evaluate(run, trained, splits, card)
+    published = _publish(run, trained, evaluated, splits, [ingested.out_dir / "data_card.json"], commit)
+    return _finish(run, trained, evaluated, published, splits, card, len(report.warnings))
+
+
+def _open_run(cfg: RunConfig, rep: RunReporter, durable: DurableRun | None) -> _RunContext | RunResult:
+    """Fail fast on a bad preset or an unreachable registry; pick the run folder; spot a finished run."""
     from agnews_trainer.training.presets import resolve_for_config
 
-    started = time.perf_counter()
-    rep = _Reporter(progress, cancel)
     train_cfg = cfg.training_config()
     resolved = resolve_for_config(train_cfg)  # an unknown preset fails now, not after ingesting the data
     registry = open_registry(cfg)
@@ -163,126 +162,158 @@ def run_pipeline(
     run_dir.mkdir(parents=True, exist_ok=True)
     write_json(run_dir / "run_config.json", cfg.model_dump(mode="json"))
     log.info("run folder %s", run_dir)
+    return _RunContext(cfg, rep, train_cfg, resolved, registry, run_dir, rank, durable)
 
-    rep.stage("ingestion", f"reading {cfg.data}")
-    ingested = ingest(
-        cfg.data, stage_dir(run_dir, "ingestion"), s3_endpoint_url=cfg.s3_endpoint_url, s3_region=cfg.s3_region
-    )
+
+def _ingest(run: _RunContext) -> tuple[IngestResult, Frames, DataCard]:
+    cfg = run.cfg
+    out = run.stage("ingestion", f"reading {cfg.data}")
+    ingested = ingest(cfg.data, out, s3_endpoint_url=cfg.s3_endpoint_url, s3_region=cfg.s3_region)
     if cfg.with_feedback:
-        add_feedback_rows(ingested.out_dir, open_registry(cfg).store)
+        add_feedback_rows(ingested.out_dir, run.registry.store)
     frames, card = load_ingested(ingested.out_dir)
+    return ingested, frames, card
 
-    rep.stage("validation", "validating data")
-    report = validate_frames(frames, card, stage_dir(run_dir, "validation"), cfg.validation)
 
-    rep.stage("transformation", "building model inputs and splits")
-    splits = transform_frames(
-        frames,
-        card,
-        stage_dir(run_dir, "transformation"),
-        val_fraction=cfg.val_fraction,
-        seed=cfg.seed,
-        max_val_rows=cfg.max_val_samples,
+def _transform(run: _RunContext, frames: Frames, card: DataCard) -> Splits:
+    out = run.stage("transformation", "building model inputs and splits")
+    cfg = run.cfg
+    return transform_frames(
+        frames, card, out, val_fraction=cfg.val_fraction, seed=cfg.seed, max_val_rows=cfg.max_val_samples
     )
 
-    rep.stage("training", f"training {cfg.preset}")
-    with recording(stage_dir(run_dir, "training"), "training") as rec:
-        rec.params = dataclasses.asdict(train_cfg)
+
+def _train(run: _RunContext, splits: Splits) -> TrainResult:
+    from agnews_trainer.training import train_model
+
+    out = run.stage("training", f"training {run.cfg.preset}")
+    with recording(out, "training") as rec:
+        rec.params = run.train_cfg.model_dump(mode="json")
         # model/ is what gets published; the training package keeps its checkpoints beside it (resume).
-        if durable is not None and rank == 0:
+        durable = run.durable if run.rank == 0 else None
+        if durable is not None:
             durable.restore_checkpoint(rec.out_dir / "checkpoints")
         trained = train_model(
-            train_cfg,
+            run.train_cfg,
             splits,
             rec.out_dir / "model",
-            progress=rep.for_stage("training"),
-            cancel=rep.cancelled,
-            on_checkpoint=durable.save_checkpoint if durable is not None and rank == 0 else None,
+            progress=run.rep.for_stage("training"),
+            cancel=run.rep.cancelled,
+            on_checkpoint=durable.save_checkpoint if durable is not None else None,
         )
         rec.summary = {"kind": trained.kind, "base_model": trained.base_model, **trained.stats}
-    rep.check_cancel()
-    if rank > 0:
+    run.rep.check_cancel()
+    if run.rank > 0:
         # DDP kept every rank's weights identical; a second publish would only add a duplicate version.
-        raise SecondaryProcessDone(f"rank {rank} finished training; rank 0 evaluates and publishes")
+        raise SecondaryProcessDone(f"rank {run.rank} finished training; rank 0 evaluates and publishes")
+    run.version, run.git_sha = new_version_id(trained.kind), git_commit()
+    if run.durable is not None:
+        run.version = run.durable.version(run.version)  # one version per run, even across redeliveries
+    return trained
 
-    version = new_version_id(trained.kind)
-    if durable is not None:
-        version = durable.version(version)
-    sha = git_commit()
-    config_record: dict[str, Any] = {"training": dataclasses.asdict(train_cfg), "data": cfg.data, "seed": cfg.seed}
-    rep.stage("evaluation", "evaluating on the test split")
+
+def _config_record(run: _RunContext) -> dict[str, Any]:
+    return {"training": run.train_cfg.model_dump(mode="json"), "data": run.cfg.data, "seed": run.cfg.seed}
+
+
+def _evaluate(run: _RunContext, trained: TrainResult, splits: Splits, card: DataCard) -> EvalResult:
+    out = run.stage("evaluation", "evaluating on the test split, as served")
     evaluated = evaluate_model(
         trained.model_dir,
         trained.kind,
         splits,
-        stage_dir(run_dir, "evaluation"),
+        out,
         context={
-            "version": version,
+            "version": run.version,
             "kind": trained.kind,
-            "preset": cfg.preset,
-            "base_model": trained.base_model or resolved.base_model,
-            "git_commit": sha,
-            "data_source": cfg.data,
+            "preset": run.cfg.preset,
+            "base_model": trained.base_model or run.resolved.base_model,
+            "git_commit": run.git_sha,
+            "data_source": run.cfg.data,
             "content_hash": card.content_hash,
-            "config": config_record,
+            "config": _config_record(run),
             "train_stats": trained.stats,
         },
-        batch_size=train_cfg.eval_batch_size,
-        latency_samples=cfg.latency_samples,
+        max_length=run.train_cfg.max_length,
+        latency_samples=run.cfg.latency_samples,
     )
-    rep.check_cancel()
+    run.rep.check_cancel()
+    return evaluated
 
-    rep.stage("publish", f"publishing {version}")
+
+def _publish(
+    run: _RunContext,
+    trained: TrainResult,
+    evaluated: EvalResult,
+    splits: Splits,
+    extra_files: list[Path],
+    commit: Callable[[], bool] | None,
+) -> PublishResult:
+    cfg = run.cfg
     try:
         published = publish_model(
-            registry,
-            version=version,
+            run.registry,
+            version=run.version,
             kind=trained.kind,
             preset=cfg.preset,
-            base_model=trained.base_model or resolved.base_model or None,
+            base_model=trained.base_model or run.resolved.base_model or None,
             model_dir=trained.model_dir,
             eval_dir=evaluated.out_dir,
             metrics=evaluated.metrics,
             test_data_hash=splits.test_data_hash,
             train_data_hash=splits.train_data_hash,
-            out_dir=stage_dir(run_dir, "publish"),
-            extra_files=[ingested.out_dir / "data_card.json", run_dir / "validation" / REPORT_NAME],
-            config={**config_record, "train_stats": trained.stats},
-            git_commit=sha,
+            out_dir=run.stage("publish", f"publishing {run.version}"),
+            extra_files=[*extra_files, run.run_dir / "validation" / REPORT_NAME],
+            config={**_config_record(run), "train_stats": trained.stats},
+            git_commit=run.git_sha,
             promote=cfg.promote,
             metric=cfg.promotion_metric,
             min_delta=cfg.promotion_min_delta,
+            alpha=cfg.promotion_alpha,
             commit=commit,
         )
     except PublishCancelled as exc:
         raise PipelineCancelled(str(exc)) from None
-    rep.report("publish", 1.0, f"{version} {'promoted' if published.promoted else 'kept as candidate'}")
+    run.rep.report("publish", 1.0, f"{run.version} {'promoted' if published.promoted else 'kept as candidate'}")
+    return published
 
+
+def _finish(
+    run: _RunContext,
+    trained: TrainResult,
+    evaluated: EvalResult,
+    published: PublishResult,
+    splits: Splits,
+    card: DataCard,
+    warnings: int,
+) -> RunResult:
     result = RunResult(
-        version=version,
+        version=run.version,
         promoted=published.promoted,
         promotion_reason=published.reason,
         champion=published.champion,
         accuracy=evaluated.accuracy,
         macro_f1=evaluated.macro_f1,
+        fp32_accuracy=evaluated.metrics["fp32"]["accuracy"],
+        served_backend=evaluated.metrics["served"]["backend"],
         kind=trained.kind,
-        preset=cfg.preset,
+        preset=run.cfg.preset,
         base_model=published.manifest.base_model,
-        run_dir=str(run_dir),
-        registry_uri=registry.uri,
+        run_dir=str(run.run_dir),
+        registry_uri=run.registry.uri,
         test_data_hash=splits.test_data_hash,
         data_hash=card.content_hash,
         n_train=len(splits.train),
         n_test=len(splits.test),
-        seconds=round(time.perf_counter() - started, 2),
+        seconds=round(time.perf_counter() - run.started, 2),
         train_seconds=trained.stats.get("seconds"),
         stopped_reason=trained.stats.get("stopped_reason"),
         resumed_from_step=trained.stats.get("resumed_from_step"),
-        warnings=len(report.warnings),
+        warnings=warnings,
     )
-    write_json(run_dir / "run.json", result.model_dump(mode="json"))
-    if durable is not None:
-        durable.write_result(result.model_dump(mode="json"))
+    write_json(run.run_dir / "run.json", result.model_dump(mode="json"))
+    if run.durable is not None:
+        run.durable.write_result(result.model_dump(mode="json"))
     return result
 
 
@@ -292,12 +323,13 @@ def evaluate_registered(
     data: str,
     cache_dir: Path,
     *,
-    batch_size: int = 64,
     s3_endpoint_url: str | None = None,
     s3_region: str | None = None,
 ) -> dict[str, Any]:
-    """Metrics of a registered version ('champion', 'latest' or an id) on any AG News CSV or folder."""
-    from agnews_trainer.training import predict_proba
+    """Metrics, as served, of a registered version ('champion', 'latest' or an id) on any AG News CSV or folder."""
+    from agnews_inference.loader import trained_max_length
+
+    from agnews_trainer.served import load_served
 
     version = registry.resolve(ref)
     manifest = registry.get(version)
@@ -305,6 +337,8 @@ def evaluate_registered(
     require_valid_labels(frame, name)
     model = to_model_frame(frame)
     model_dir = registry.materialize(version, cache_dir)
-    proba = predict_proba(model_dir, manifest.kind, model["text"].astype(str).tolist(), batch_size=batch_size)
+    max_length = trained_max_length(manifest)  # what inference serves it at
+    served = load_served(model_dir, manifest.kind, max_length=max_length, cache_dir=cache_dir / "compiled")
+    proba = served.predict_proba(model["text"].astype(str).tolist())
     metrics = classification_metrics(model["label"].to_numpy(), proba)
-    return {"version": version, "kind": manifest.kind, "data": data, **metrics}
+    return {"version": version, "kind": manifest.kind, "backend": served.backend, "data": data, **metrics}

@@ -14,11 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agnews_core.errors import AgnewsError, ConflictError
-from agnews_core.registry import ModelManifest, ModelRegistry, PromotionDecision
+import numpy as np
+from agnews_core.errors import AgnewsError, ConflictError, ModelNotFoundError
+from agnews_core.registry import ModelManifest, ModelRegistry, PromotionDecision, PromotionGate
 
-from agnews_trainer.evaluation import ARTIFACTS
+from agnews_trainer.evaluation import ARTIFACTS, PREDICTIONS_NAME, read_predictions
 from agnews_trainer.manifest import recording, write_json
+from agnews_trainer.stats import paired_test
 from agnews_trainer.types import ModelKind
 
 log = logging.getLogger(__name__)
@@ -60,6 +62,29 @@ def assemble_package(model_dir: Path, extra_files: list[Path], dest: Path) -> Pa
     return dest
 
 
+def significance_gate(registry: ModelRegistry, predictions: Path, alpha: float) -> PromotionGate:
+    """Veto a winning candidate unless its served predictions beat the champion's in a paired test (p < alpha)."""
+    ours = read_predictions(predictions.read_bytes())
+
+    def gate(candidate: ModelManifest, champion: ModelManifest) -> str | None:
+        try:
+            theirs = read_predictions(registry.read_file(champion.version, PREDICTIONS_NAME))
+        except (ModelNotFoundError, ValueError):
+            return f"kept champion: {champion.version} has no per-row test predictions, so no paired test is possible"
+        if theirs.get("labels") != ours["labels"]:
+            return "kept champion: its test rows differ from the candidate's, so no paired test is possible"
+        test = paired_test(np.asarray(ours["labels"]), np.asarray(ours["served"]), np.asarray(theirs["served"]))
+        if test.delta_points <= 0 or not test.significant(alpha):
+            return (
+                f"kept champion: the gain of {test.delta_points:+.2f} points is not significant "
+                f"(exact McNemar p={test.p_value:.3g}, {test.only_a} vs {test.only_b} discordant rows; "
+                f"needs p < {alpha})"
+            )
+        return None
+
+    return gate
+
+
 def publish_model(
     registry: ModelRegistry,
     *,
@@ -80,6 +105,7 @@ def publish_model(
     metric: str = "accuracy",
     min_delta: float = 0.0,
     commit: Callable[[], bool] | None = None,
+    alpha: float | None = None,
 ) -> PublishResult:
     """Publish `model_dir` + evaluation artifacts as `version`; promote it if it beats the champion.
 
@@ -92,7 +118,7 @@ def publish_model(
         raise ValueError(f"metrics lack {', '.join(missing)}: the gateway lists these for every version")
     with recording(out_dir, "publish") as rec:
         rec.inputs = {"model_dir": str(model_dir), "eval_dir": str(eval_dir), "registry": registry.uri}
-        rec.params = {"promote": promote, "metric": metric, "min_delta": min_delta}
+        rec.params = {"promote": promote, "metric": metric, "min_delta": min_delta, "alpha": alpha}
         files = [eval_dir / name for name in ARTIFACTS] + list(extra_files or [])
         package = assemble_package(model_dir, files, out_dir / PACKAGE_DIR)
         draft = ModelManifest(
@@ -123,7 +149,8 @@ def publish_model(
         if current is not None and current.version == version:  # promoted by that earlier delivery
             promoted, reason = True, current.reason
         elif promote:
-            decision = registry.promote_if_better(manifest, metric=metric, min_delta=min_delta)
+            gate = significance_gate(registry, eval_dir / PREDICTIONS_NAME, alpha) if alpha else None
+            decision = registry.promote_if_better(manifest, metric=metric, min_delta=min_delta, gate=gate)
             promoted, reason = decision.promoted, decision.reason
         else:
             promoted, reason = False, "promotion disabled for this run"

@@ -26,6 +26,7 @@ from agnews_core.jobs import (
     deliver,
     run_job,
 )
+from agnews_core.schemas import TrainingJobRequest
 from agnews_core.tasks import TRAIN_TASK
 from celery import Task, shared_task
 from prometheus_client import REGISTRY, Gauge
@@ -35,8 +36,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Only the fields a caller may set through POST /v1/training-jobs reach the run config.
-JOB_PARAMS = ("preset", "data", "time_budget_min", "max_train_samples", "epochs", "max_steps", "with_feedback")
+# Only the fields a caller may set through POST /v1/training-jobs reach the run config (derived from the knobs).
+JOB_PARAMS = frozenset(TrainingJobRequest.model_fields)
 
 
 class LastTrainingMetrics:

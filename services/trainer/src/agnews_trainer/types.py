@@ -7,16 +7,20 @@ the seams tests and the Celery task rely on.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import pandas as pd
+from agnews_core.training_knobs import TrainingKnobs
 
-ModelKind = Literal["transformers", "tfidf"]
+ModelKind = Literal["transformers", "tfidf", "blend"]
 
 ProgressFn = Callable[[float, str], None]
 """progress(fraction 0-1, message): stages report here; the Celery task forwards it to the job record."""
+
+RunProgressFn = Callable[[float, str, float | None], None]
+"""progress(fraction of the whole run, message, estimated seconds left or None): what run_pipeline reports."""
 
 CancelFn = Callable[[], bool]
 """True when the run should stop as soon as it safely can (job cancelled)."""
@@ -33,32 +37,8 @@ class Splits:
     train_data_hash: str
 
 
-@dataclass
-class TrainingConfig:
-    """Every training knob, with defaults good for the embedded CPU default (minilm)."""
-
-    preset: str = "minilm"
-    model_name_or_path: str | None = None  # overrides the preset's model
-    epochs: float = 3.0
-    max_steps: int | None = None
-    max_train_samples: int | None = None
-    time_budget_min: float | None = None
-    learning_rate: float | None = None  # None: the preset's
-    batch_size: int | None = None  # None: the preset's
-    eval_batch_size: int = 128
-    max_length: int = 128
-    warmup_ratio: float = 0.06
-    weight_decay: float = 0.01
-    seed: int = 42
-    early_stopping_patience: int = 2  # evaluations without improvement on validation
-    evals_per_epoch: int = 2
-    resume: bool = True  # resume from a checkpoint in the work folder when one exists
-    num_threads: int | None = None  # torch CPU threads; None: physical cores
-    mixed_precision: Literal["auto", "no", "fp16", "bf16"] = "auto"
-    max_eval_samples: int | None = 2000  # validation rows used for early stopping (stratified); None: all
-    checkpoint_every_min: float = 10.0  # also checkpoint at each validation pass
-    max_grad_norm: float | None = 1.0
-    extra: dict[str, Any] = field(default_factory=dict)
+class TrainingConfig(TrainingKnobs):
+    """Every training knob (declared once, in agnews_core.training_knobs, with types, bounds and help)."""
 
 
 @dataclass

@@ -50,9 +50,9 @@ class JobContext:
         self.store = store
         self.job = job
 
-    def progress(self, fraction: float, message: str) -> None:
+    def progress(self, fraction: float, message: str, eta_s: float | None = None) -> None:
         try:
-            self.store.set_progress(self.job.id, fraction, message)
+            self.store.set_progress(self.job.id, fraction, message, eta_s)
         except JobStoreUnavailableError as exc:  # progress is advisory; the work goes on
             log.warning("could not report progress of job %s: %s", self.job.id, exc)
 

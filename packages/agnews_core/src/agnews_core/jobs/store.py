@@ -225,12 +225,23 @@ class JobStore:
             )
         return bool(applied == 1)
 
-    def set_progress(self, job_id: str, fraction: float, message: str) -> None:
+    def set_progress(self, job_id: str, fraction: float, message: str, eta_s: float | None = None) -> None:
         fraction = min(1.0, max(0.0, float(fraction)))
+        eta = "" if eta_s is None else repr(max(0.0, round(float(eta_s), 1)))
         with self._redis():
             self._transition(
                 keys=self._keys(job_id),
-                args=[str(JobState.RUNNING), "0", "", "progress_fraction", repr(fraction), "progress_message", message],
+                args=[
+                    str(JobState.RUNNING),
+                    "0",
+                    "",
+                    "progress_fraction",
+                    repr(fraction),
+                    "progress_message",
+                    message,
+                    "progress_eta_s",
+                    eta,
+                ],
             )
 
     def succeed(self, job_id: str, result: dict[str, Any]) -> bool:
@@ -242,7 +253,7 @@ class JobStore:
     def _finish(
         self, job_id: str, state: JobState, result: dict[str, Any] | None = None, error: str | None = None
     ) -> bool:
-        fields = ["state", str(state), "finished_at", _now(), "error", error or ""]
+        fields = ["state", str(state), "finished_at", _now(), "error", error or "", "progress_eta_s", ""]
         if result is not None:
             fields += ["result", json.dumps(result)]
         if state == JobState.SUCCEEDED:
@@ -345,7 +356,9 @@ def _to_job(raw: dict[str, str]) -> Job:
         type=JobType(raw["type"]),
         state=JobState(raw["state"]),
         progress=JobProgress(
-            fraction=float(raw.get("progress_fraction") or 0), message=raw.get("progress_message", "")
+            fraction=float(raw.get("progress_fraction") or 0),
+            message=raw.get("progress_message", ""),
+            eta_s=float(raw["progress_eta_s"]) if raw.get("progress_eta_s") else None,
         ),
         created_at=datetime.fromisoformat(raw["created_at"]),
         started_at=datetime.fromisoformat(raw["started_at"]) if raw.get("started_at") else None,

@@ -9,7 +9,7 @@ from agnews_core.schemas import FeedbackRequest, FeedbackResponse
 from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 
-from agnews_gateway.deps import ClientKeyDep
+from agnews_gateway.deps import CallerDep
 from agnews_gateway.monitoring import MonitoringDep
 
 router = APIRouter(prefix="/v1", tags=["monitoring"])
@@ -24,7 +24,7 @@ INDEX_GRACE_S = 0.25  # well above inference's INDEX_DELAY_S plus a Redis round 
         422: {"description": "the label is not one of the four classes"},
     },
 )
-async def create_feedback(body: FeedbackRequest, monitoring: MonitoringDep, _key: ClientKeyDep) -> FeedbackResponse:
+async def create_feedback(body: FeedbackRequest, monitoring: MonitoringDep, _caller: CallerDep) -> FeedbackResponse:
     """Record the true label of a prediction; repeated feedback for one id replaces the earlier one."""
     try:
         outcome = await run_in_threadpool(monitoring.record_feedback, body.prediction_id, body.label)

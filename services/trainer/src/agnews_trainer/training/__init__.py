@@ -2,8 +2,9 @@
 
     from agnews_trainer.training import train_model, predict_proba
 
-`train_model` dispatches on the preset: `tfidf` fits a scikit-learn pipeline (tfidf.py); everything else
-fine-tunes a Hugging Face encoder with our own loop (loop.py). Heavy libraries load inside the functions, so
+`train_model` dispatches on the preset: `tfidf` fits a scikit-learn pipeline (tfidf.py), `blend` presets
+train both and blend them (blend.py); everything else fine-tunes a Hugging Face encoder with our own loop
+(loop.py). Heavy libraries load inside the functions, so
 importing this package is cheap. Multi-GPU: see runtime.py.
 """
 
@@ -32,7 +33,7 @@ def train_model(
 ) -> TrainResult:
     """Train the configured model; out_dir receives the model folder, out_dir.parent/"checkpoints" the resumable state.
 
-    `on_checkpoint(folder)` runs after each checkpoint is saved (transformers only; tfidf fits in one go).
+    `on_checkpoint(folder)` runs after each checkpoint is saved (transformer and blend runs; tfidf fits in one go).
 
     Returns even when stopped early (time budget, early stopping, cancel): `stats["stopped_reason"]` says why,
     and the saved weights are the best seen on validation.
@@ -43,6 +44,10 @@ def train_model(
         from .tfidf import train_tfidf
 
         return train_tfidf(config, splits, out_dir, progress, cancel)
+    if resolved.kind == "blend":
+        from .blend import train_blend
+
+        return train_blend(config, splits, out_dir, resolved, progress, cancel, on_checkpoint=on_checkpoint)
     from .loop import train_transformer
 
     return train_transformer(config, splits, out_dir, resolved, progress, cancel, on_checkpoint=on_checkpoint)

@@ -26,33 +26,34 @@ from tqdm.auto import tqdm
 from ..types import CancelFn, ProgressFn, Splits, TrainingConfig, TrainResult
 from .checkpoint import LoopState, find_checkpoint, fingerprint, save_checkpoint
 from .data import bucketed_batches, steps_per_epoch, stratified_subsample
+from .optim import make_optimizer, set_learning_rate
 from .predict import collator_for, predict_logits
-from .presets import ResolvedModel, hyperparameters
+from .presets import ResolvedModel, hyperparameters, time_budget_min
 from .runtime import configure_threads, make_accelerator, release_accelerator
 from .schedule import Clock, Schedule
 from .tokenize import lengths, load_tokenizer, tokenize_texts
 
 log = logging.getLogger(__name__)
 
+EVAL_GUESS_AFTER_STEPS = 10
 MEGA_BATCHES = 50  # batches per length-sorting window: large enough for tight buckets, small enough to stay random
 
-MarkFn = Callable[[Any, float, dict[str, Any]], None]
-StepFn = Callable[[int, int], None]
 CheckpointFn = Callable[[Path], None]
 """Called with the checkpoint folder after each local save (e.g. to copy it to durable storage)."""
 
 
-@dataclass
-class BenchHooks:
-    """Benchmark hooks, off in production.
+@dataclass(frozen=True)
+class StepEvent:
+    """What a step callback sees after each optimizer step (main process only; its time is not training time)."""
 
-    `on_mark(model, mark_min, info)` runs each time the training clock passes one of `marks_min` (its own time is
-    not training time); `on_step(step, examples_in_step)` runs after every optimizer step.
-    """
+    step: int
+    examples: int  # seen so far, all processes
+    rows: int  # in this step, this process
+    train_seconds: float
+    model: Any  # the unwrapped model, in train mode: a callback that evaluates must restore that
 
-    marks_min: Sequence[float] = ()
-    on_mark: MarkFn | None = None
-    on_step: StepFn | None = None
+
+StepCallback = Callable[[StepEvent], None]
 
 
 def load_model(resolved: ResolvedModel, tokenizer: Any) -> Any:
@@ -77,20 +78,6 @@ def load_model(resolved: ResolvedModel, tokenizer: Any) -> Any:
     return model
 
 
-def make_optimizer(model: Any, lr: float, weight_decay: float) -> torch.optim.Optimizer:
-    """AdamW without decay on biases and norms; fused kernels where this torch has them, else foreach."""
-    decay: list[torch.nn.Parameter] = []
-    no_decay: list[torch.nn.Parameter] = []
-    for name, param in model.named_parameters():
-        if param.requires_grad:
-            (no_decay if param.ndim < 2 or "norm" in name.lower() else decay).append(param)
-    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    try:
-        return torch.optim.AdamW(groups, lr=lr, fused=True)
-    except (RuntimeError, TypeError, ValueError):
-        return torch.optim.AdamW(groups, lr=lr, foreach=True)
-
-
 def _cpu_copy(model: Any) -> dict[str, torch.Tensor]:
     return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
 
@@ -106,11 +93,11 @@ class _Run:
         resolved: ResolvedModel,
         progress: ProgressFn | None,
         cancel: CancelFn | None,
-        hooks: BenchHooks | None,
+        callbacks: Sequence[StepCallback],
         on_checkpoint: CheckpointFn | None = None,
     ) -> None:
         self.cfg, self.splits, self.out_dir, self.resolved = config, splits, Path(out_dir), resolved
-        self.progress_fn, self.cancel_fn, self.hooks = progress, cancel, hooks
+        self.progress_fn, self.cancel_fn, self.callbacks = progress, cancel, tuple(callbacks)
         self.on_checkpoint = on_checkpoint
         self.work_dir = self.out_dir.parent / "checkpoints"
         self.acc = make_accelerator(config)
@@ -148,11 +135,12 @@ class _Run:
         if cfg.max_steps:
             self.total_steps = min(self.total_steps, cfg.max_steps)
         self.eval_every = max(1, self.spe // max(1, cfg.evals_per_epoch))
-        self.budget_s = cfg.time_budget_min * 60 if cfg.time_budget_min else None
+        budget_min = time_budget_min(cfg, self.resolved)
+        self.budget_s = budget_min * 60 if budget_min else None
         self.schedule = Schedule(self.lr, self.total_steps, cfg.warmup_ratio, self.budget_s)
 
         model = load_model(self.resolved, self.tokenizer)
-        optimizer = make_optimizer(model, self.lr, cfg.weight_decay)
+        optimizer = make_optimizer(model, self.lr, cfg.weight_decay, cfg.layer_lr_decay)
         self.model, self.optimizer = self.acc.prepare(model, optimizer)
         self.state = LoopState(
             fingerprint=fingerprint(
@@ -166,6 +154,7 @@ class _Run:
                 seed=cfg.seed,
                 epochs=cfg.epochs,
                 max_steps=cfg.max_steps,
+                layer_lr_decay=cfg.layer_lr_decay,
                 world=self.world,
                 precision=str(self.acc.mixed_precision),
             )
@@ -220,7 +209,9 @@ class _Run:
 
     def _eval_cost(self) -> float:
         """Seconds a validation pass takes: measured once there was one, else guessed from training speed."""
-        if self.last_eval_s or not self.state.step_seconds:
+        if self.last_eval_s or self.state.step < EVAL_GUESS_AFTER_STEPS:
+            # The first steps carry one-off costs (allocations, a cold cache, a busy machine's first slice): a
+            # guess from them once stopped a 5-minute run after one step, so make none until the pace settles.
             return self.last_eval_s
         # Inference runs about 3x faster per example than a training step (no backward, no optimizer).
         return len(self.val_labels) / (3.0 * self.state.examples / self.state.step_seconds)
@@ -275,17 +266,14 @@ class _Run:
     def _fraction(self) -> float:
         return self.schedule.progress(self.state.step, self.clock.seconds())
 
-    def _snapshot(self) -> None:
-        if not self.hooks or not self.hooks.on_mark or self.next_mark >= len(self.marks):
-            return
-        if self.clock.seconds() < self.marks[self.next_mark] * 60:
+    def _callbacks(self, rows: int) -> None:
+        if not self.callbacks or not self.main:
             return
         self.clock.pause()
-        info = {"step": self.state.step, "examples": self.state.examples, "train_seconds": self.clock.seconds()}
-        if self.main:
-            self.hooks.on_mark(self.unwrapped, self.marks[self.next_mark], info)
-        self.acc.wait_for_everyone()
-        self.next_mark += 1
+        s = self.state
+        event = StepEvent(s.step, s.examples, rows, self.clock.seconds(), self.unwrapped)
+        for callback in self.callbacks:
+            callback(event)
         self.clock.resume()
 
     # ---- the loop ----------------------------------------------------------------------------------------
@@ -293,9 +281,6 @@ class _Run:
         cfg, s = self.cfg, self.state
         self.clock = Clock(s.train_seconds)
         self.last_checkpoint_s = s.train_seconds
-        self.marks = sorted(self.hooks.marks_min) if self.hooks else []
-        on_step = self.hooks.on_step if self.hooks else None
-        self.next_mark = sum(1 for m in self.marks if m * 60 <= s.train_seconds)
         epoch, batches = -1, []
         loss_sum = torch.zeros((), device=self.acc.device)
         loss_n, shown_loss = 0, float("nan")
@@ -326,8 +311,7 @@ class _Run:
                     for k, v in self.collator(self.train_enc, rows, self.train_labels).items()
                 }
                 lr = self.schedule.lr(s.step, self.clock.seconds())
-                for group in self.optimizer.param_groups:
-                    group["lr"] = lr
+                set_learning_rate(self.optimizer, lr)
                 with self.acc.autocast():
                     loss = self.model(**batch).loss
                 self.acc.backward(loss)
@@ -342,8 +326,6 @@ class _Run:
                 s.tokens += int(self.train_lens[rows].sum()) * self.world
                 s.step_seconds += time.perf_counter() - t0
                 bar.update(1)
-                if on_step is not None:
-                    on_step(s.step, len(rows))
                 if loss_n >= 20 or s.step == 1:
                     shown_loss = float(loss_sum.item()) / loss_n  # one device sync per 20 steps
                     loss_sum.zero_()
@@ -356,7 +338,7 @@ class _Run:
                     self._checkpoint()
                 elif self.clock.seconds() - self.last_checkpoint_s >= cfg.checkpoint_every_min * 60:
                     self._checkpoint()
-                self._snapshot()
+                self._callbacks(len(rows))
         finally:
             bar.close()
         return reason
@@ -424,12 +406,15 @@ def train_transformer(
     resolved: ResolvedModel,
     progress: ProgressFn | None = None,
     cancel: CancelFn | None = None,
-    hooks: BenchHooks | None = None,
+    callbacks: Sequence[StepCallback] = (),
     on_checkpoint: CheckpointFn | None = None,
 ) -> TrainResult:
-    """Fine-tune the resolved encoder on splits.train, early-stopping on splits.validation; save to out_dir."""
+    """Fine-tune the resolved encoder on splits.train, early-stopping on splits.validation; save to out_dir.
+
+    `callbacks` run after every optimizer step with the clock paused (benchmarks attach their probes here).
+    """
     wall0 = time.perf_counter()
-    run = _Run(config, splits, out_dir, resolved, progress, cancel, hooks, on_checkpoint)
+    run = _Run(config, splits, out_dir, resolved, progress, cancel, callbacks, on_checkpoint)
     try:
         run.prepare()
         reason = run.train()

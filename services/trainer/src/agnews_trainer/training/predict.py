@@ -105,13 +105,16 @@ def read_kind(model_dir: Path) -> ModelKind:
         config = json.loads((model_dir / "config.json").read_text())
     except (OSError, ValueError) as err:
         raise ConfigError(f"{model_dir} holds no readable config.json: {err}") from err
-    return "tfidf" if config.get("agnews_kind") == "tfidf" else "transformers"
+    kind = config.get("agnews_kind")
+    return kind if kind in ("tfidf", "blend") else "transformers"
 
 
 def load_classifier(model_dir: Path, kind: ModelKind | None = None) -> Classifier:
     """Load a model folder written by train_model, once; call predict_proba on it as often as needed."""
     model_dir = Path(model_dir)
     kind = kind or read_kind(model_dir)
+    if kind == "blend":
+        raise ConfigError(f"{model_dir} is a blend: score it as served with agnews_trainer.served.load_served")
     if kind == "tfidf":
         import joblib
 

