@@ -358,7 +358,7 @@ def ml_dashboard() -> dict[str, Any]:
                 "Shadow agreement with the champion",
                 [
                     (
-                        f"sum by (shadow) (rate(agnews_shadow_predictions_total{{{NS}, agree=\"true\"}}[1h]))"
+                        f'sum by (shadow) (rate(agnews_shadow_predictions_total{{{NS}, agree="true"}}[1h]))'
                         f" / sum by (shadow) (rate(agnews_shadow_predictions_total{{{NS}}}[1h]))",
                         "{{shadow}}",
                     ),
