@@ -40,21 +40,28 @@ wait_url() {
   done
 }
 
+# the champion version in the registry volume ("none" when there is none; empty when the probe failed)
+seed_champion_probe() {
+  local probe='from agnews_core.settings import RegistrySettings as R; c = R(registry_uri="/registry").open_registry().champion(); print("AGNEWS_CHAMPION=" + (c.version if c else "none"))'
+  "${COMPOSE[@]}" run --rm --no-deps -T trainer python -c "$probe" 2>/dev/null | tr -d '\r' | sed -n 's/^AGNEWS_CHAMPION=//p' | tail -1
+}
+
 up() {
   # a champion to serve at once: tfidf trains in about a minute on the trainer image, once per registry volume
-  # exit 3: no champion yet (any other failure stops here instead of being taken for "none")
-  local seed='from agnews_core.settings import RegistrySettings as R; import sys; sys.exit(3 if R(registry_uri="/registry").open_registry().champion() is None else 0)'
-  local rc=0
-  "${COMPOSE[@]}" run --rm --no-deps trainer python -c "$seed" >/dev/null || rc=$?
-  if [ "$rc" -eq 3 ]; then
+  # podman-compose 1.0 drops the exit code of `run`: the probe prints its answer on a line of its own
+  local champion
+  champion="$(seed_champion_probe)"
+  [ -n "$champion" ] || { say "could not read the registry volume with the trainer image"; return 1; }
+  if [ "$champion" = none ]; then
     say "no champion in the registry volume: training tfidf (${AGNEWS_TRAINER_DATA:-hf:fancyzhx/ag_news})"
     # shellcheck disable=SC2086  # AGNEWS_SEED_ARGS is a list of flags
-    "${COMPOSE[@]}" run --rm --no-deps trainer agnews-train run --preset tfidf \
+    "${COMPOSE[@]}" run --rm --no-deps -T trainer agnews-train run --preset tfidf \
       --data "${AGNEWS_TRAINER_DATA:-hf:fancyzhx/ag_news}" --registry /registry --work-dir /work/seed \
       ${AGNEWS_SEED_ARGS:-} >&2
-  elif [ "$rc" -ne 0 ]; then
-    say "could not read the registry volume with the trainer image (exit $rc)"; return 1
+    champion="$(seed_champion_probe)"
+    [ -n "$champion" ] && [ "$champion" != none ] || { say "the tfidf seed run published no champion"; return 1; }
   fi
+  say "champion: $champion"
   local start deadline
   start="$(date +%s.%N)"
   deadline=$(( $(date +%s) + READY_TIMEOUT ))
