@@ -77,7 +77,10 @@ up() {
 
 case "${1:-}" in
   up) up ;;
-  down) "${COMPOSE[@]}" down $([ "${AGNEWS_DOWN_VOLUMES:-0}" = 1 ] && echo -v) >&2 ;;
+  down)
+    "${COMPOSE[@]}" down $([ "${AGNEWS_DOWN_VOLUMES:-0}" = 1 ] && echo -v) >&2
+    # podman-compose 1.0 leaves the project's network behind
+    [ "$ENGINE" != podman ] || podman network rm -f "${AGNEWS_PROJECT}_default" >/dev/null 2>&1 || true ;;
   ps) "${COMPOSE[@]}" ps ;;
   *) echo "usage: $0 up|down|ps" >&2; exit 2 ;;
 esac
