@@ -19,7 +19,8 @@ import pytest
 from agnews_core.labels import LABEL_NAMES
 from images_stack import ImageStack
 
-pytestmark = [pytest.mark.images, pytest.mark.slow]
+# the session fixture builds the images first: a cold build takes many minutes here, a cached one seconds
+pytestmark = [pytest.mark.images, pytest.mark.slow, pytest.mark.timeout(3600)]
 
 # the goals of issue 13, in MB (10^6 bytes, as the engines print them)
 SIZE_GOALS_MB = {"gateway": 200, "frontend": 200, "inference": 1200, "trainer-cpu": 2000}
