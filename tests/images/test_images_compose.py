@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -100,3 +101,15 @@ def test_compose_service_runs_as_the_chart_does(service: str, chart: dict[str, A
     # only the two public doors are published, and only on loopback
     ports = ours.get("ports", [])
     assert all(p.startswith("127.0.0.1:") for p in ports) and (bool(ports) == (service in ("gateway", "frontend")))
+
+
+def test_compose_file_is_valid_compose_spec(tmp_path: Path) -> None:
+    """The Compose Specification schema (what `docker compose` reads); podman-compose runs it in the suite."""
+    checker = Path(sys.executable).parent / "check-jsonschema"
+    assert checker.exists(), "check-jsonschema missing: scripts/deploy-tools.sh installs it"
+    argv = [str(checker), "--builtin-schema", "vendor.compose-spec"]
+    ok = subprocess.run([*argv, str(REPO / "compose.yaml")], capture_output=True, text=True, check=False)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    broken = tmp_path / "compose.yaml"
+    broken.write_text((REPO / "compose.yaml").read_text().replace("read_only: true", "read_only: [yes]"))
+    assert subprocess.run([*argv, str(broken)], capture_output=True, check=False).returncode != 0
