@@ -4,6 +4,7 @@ and the frontend image's entrypoint run with the machine's nginx."""
 from __future__ import annotations
 
 import http.server
+import importlib.util
 import os
 import re
 import shutil
@@ -309,3 +310,17 @@ def test_frontend_entrypoint_serves_page_and_proxies_api(tmp_path: Path, stub_ga
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def test_dependency_layer_lists_third_party_requirements_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """requirements.py feeds each image's dependency layer: extras included, the agnews packages left out."""
+    spec = importlib.util.spec_from_file_location("image_requirements", ROOT / "services/deploy/docker/requirements.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.chdir(ROOT)  # the Dockerfiles run it in the build context
+    gateway = module.requirements(["packages/agnews_core[http]", "services/gateway"])
+    assert any(r.startswith("starlette") for r in gateway) and any(r.startswith("fastapi") for r in gateway)
+    assert not [r for r in gateway if r.lower().startswith(("agnews", "torch"))] and len(gateway) == len(set(gateway))
+    trainer = module.requirements(["packages/agnews_core", "services/trainer"])
+    assert "torch==2.13.0" in trainer and not any(r.startswith("starlette") for r in trainer)
