@@ -139,12 +139,12 @@ def test_trainer_cuda_and_cpu_variants() -> None:
     stages = {s.name: s for s in parse(IMAGES["trainer"])}
     assert stages["gpu"].base.startswith("docker.io/nvidia/cuda:") and "cudnn-runtime" in stages["gpu"].base
     assert stages["build-gpu"].base == stages["gpu"].base  # the venv is built on the Python it runs on
-    assert stages["cpu"].base.startswith("docker.io/library/python:") and stages["build-cpu"].base == stages["cpu"].base
+    assert stages["cpu"].base.startswith("docker.io/library/python:") and stages["deps-cpu"].base == stages["cpu"].base
     assert parse(IMAGES["trainer"])[-1].name == "gpu"  # the default target is the CUDA image
     gpu_runs = " ".join(arg for kw, arg in stages["build-gpu"].instructions if kw == "RUN")
     assert "torch==2.13.0" in gpu_runs and "whl/cpu" not in gpu_runs and "TORCH_" not in gpu_runs
     # the CPU torch of trainer-cpu and inference: the pinned CPU index, or a local wheel folder (build args)
-    for image, stage in (("trainer", stages["build-cpu"]), ("inference", parse(IMAGES["inference"])[0])):
+    for image, stage in (("trainer", stages["deps-cpu"]), ("inference", parse(IMAGES["inference"])[0])):
         args = dict(arg.split("=", 1) for kw, arg in stage.instructions if kw == "ARG" and "=" in arg)
         assert args["TORCH_INDEX_URL"].endswith("/whl/cpu") and args["TORCH_FIND_LINKS"] == '""', image
         torch_run = next(arg for kw, arg in stage.instructions if kw == "RUN" and "torch==2.13.0" in arg)
