@@ -188,7 +188,8 @@ def live_metrics(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str,
 
     with (
         Stack.start(tmp_path_factory.mktemp("metrics-stack"), champion="tfidf") as stack,
-        httpx.Client(timeout=30) as http,
+        # the admin sees every job (anonymous callers cannot read an admin's training job)
+        httpx.Client(timeout=30, headers=stack.admin_headers) as http,
     ):
         base = stack.gateway_url
         r = http.post(f"{base}/v1/classify", json={"texts": ["Stocks rally as the central bank cuts rates"]})
@@ -197,7 +198,7 @@ def live_metrics(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str,
         batch = http.post(f"{base}/v1/batch-jobs", files={"file": ("a.csv", csv, "text/csv")})
         assert batch.status_code == 202, batch.text
         training = http.post(
-            f"{base}/v1/training-jobs", headers=stack.admin_headers, json={"preset": "tfidf", "max_train_samples": 300}
+            f"{base}/v1/training-jobs", json={"preset": "tfidf", "max_train_samples": 300}
         )
         assert training.status_code == 202, training.text
         assert _wait_job(http, base, batch.json()["id"])["state"] == "succeeded"

@@ -448,7 +448,7 @@ def test_admin_starts_a_training_run_and_sees_progress(page: Any, own_site: Ngin
         f"{mine}:is([data-state=succeeded], [data-state=failed], [data-state=cancelled])", timeout=600_000
     )
     assert job.get_attribute("data-state") == "succeeded", job.inner_text()
-    with gateway.client() as client:
+    with gateway.client(headers=gateway.admin_headers) as client:
         jobs = client.get("/v1/jobs", params={"type": "training"}).json()["jobs"]
     assert {j["id"]: j for j in jobs}[job_id]["params"]["with_feedback"] is True
     outcome = job.locator("p.muted").inner_text()

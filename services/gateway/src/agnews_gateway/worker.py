@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from agnews_core.broker_guard import guard_unacked_restore
 from agnews_core.jobs import JobStore, default_job_metrics, deliver, run_job
 from agnews_core.tasks import BATCH_CLASSIFY_TASK, BATCH_QUEUE, celery_config
 from celery import Celery, Task
@@ -24,6 +25,7 @@ log = logging.getLogger(__name__)
 
 def create_celery_app(settings: GatewaySettings | None = None) -> Celery:
     settings = settings or GatewaySettings()
+    guard_unacked_restore()  # a Redis blink must not end the worker (agnews_core.broker_guard)
     app = Celery("agnews_batch")
     app.conf.update(
         celery_config(

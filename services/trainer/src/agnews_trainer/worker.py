@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from agnews_core.broker_guard import guard_unacked_restore
 from agnews_core.tasks import TRAINING_QUEUE, celery_config
 from celery import Celery
 from celery.signals import worker_process_init, worker_shutting_down
@@ -41,6 +42,7 @@ class TrainingWorkerSettings(BaseSettings):
 
 def create_celery_app(settings: TrainingWorkerSettings | None = None) -> Celery:
     settings = settings or TrainingWorkerSettings()
+    guard_unacked_restore()  # a Redis blink must not end the worker (agnews_core.broker_guard)
     app = Celery("agnews_training", include=["agnews_trainer.tasks"])
     app.conf.update(
         celery_config(
