@@ -21,5 +21,9 @@ def tiny_bert_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def fault_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """Redis (persisted), inference, batch + training workers, gateway and reaper; a trained tfidf champion."""
-    with Stack.start(tmp_path_factory.mktemp("faults"), champion="train", training_env=dict(FAST)) as running:
+    # the tiny BERT is a model folder, not a preset name: the operator allows those here
+    extra = {"GATEWAY_TRAINING_PRESETS_EXTRA": "true"}
+    with Stack.start(
+        tmp_path_factory.mktemp("faults"), champion="train", training_env=dict(FAST), gateway_env=extra
+    ) as running:
         yield running

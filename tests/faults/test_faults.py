@@ -45,7 +45,7 @@ def test_cancel_while_publishing_is_refused_and_a_cancelled_run_never_moves_the_
     before = stack.registry.champion().version
     lock_path = Path(stack.registry_uri) / "aliases" / ".champion.json.lock"
     raw = redis.Redis.from_url(stack.redis_url, decode_responses=True)
-    with stack.client() as client, open(lock_path, "a+") as lock:
+    with stack.client(headers=stack.admin_headers) as client, open(lock_path, "a+") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # the worker will wait at the alias swap, after its commit
         try:
             job_id = client.post("/v1/training-jobs", json={"preset": "tfidf"}, headers=stack.admin_headers).json()[
@@ -64,7 +64,7 @@ def test_cancel_while_publishing_is_refused_and_a_cancelled_run_never_moves_the_
     assert stack.registry.champion().version == job["result"]["version"]
 
     # Cancelled before its commit: cancelled, the champion stays, and the run leaves no version behind.
-    with stack.client() as client:
+    with stack.client(headers=stack.admin_headers) as client:
         champion, versions = stack.registry.champion().version, len(stack.registry.list_versions())
         job_id = client.post("/v1/training-jobs", json={"preset": "tfidf"}, headers=stack.admin_headers).json()["id"]
         wait_job(client, job_id, timeout=60, until=("running",))
@@ -86,9 +86,10 @@ def test_promoting_a_corrupt_version_is_refused_and_fresh_inference_still_starts
     stack = fault_stack
     champion = stack.registry.champion().version
     broken = build_tiny_tfidf(tmp_path / "broken", n_rows=200)
-    (broken / "model.joblib").write_bytes(b"not a pickle at all")
+    for name in ("model.skops", "model.joblib"):  # what inference loads, and the pickle it refuses anyway
+        (broken / name).write_bytes(b"not a model at all")
     version = publish_model(stack.registry, broken, "tfidf", promote=False)
-    with stack.client() as client:
+    with stack.client(headers=stack.admin_headers) as client:
         started = time.monotonic()
         refused = client.post(f"/v1/models/{version}/promote", headers=stack.admin_headers)
         took = time.monotonic() - started
@@ -111,7 +112,7 @@ def test_promoting_a_corrupt_version_is_refused_and_fresh_inference_still_starts
 def test_batch_worker_killed_mid_job_writes_every_row_once(fault_stack: Stack) -> None:
     stack = fault_stack
     n = 1200
-    with stack.client() as client:
+    with stack.client(headers=stack.admin_headers) as client:
         job_id = _upload(client, n, "kill")
         until(lambda: client.get(f"/v1/jobs/{job_id}").json()["progress"]["fraction"] >= 0.1, 60, "10% progress")
         stack.kill("batch")
@@ -128,7 +129,7 @@ def test_batch_worker_killed_mid_job_writes_every_row_once(fault_stack: Stack) -
 def test_redis_stopped_while_jobs_finish_then_restarted(fault_stack: Stack) -> None:
     stack = fault_stack
     sizes = [300, 250, 200, 150]
-    with stack.client() as client:
+    with stack.client(headers=stack.admin_headers) as client:
         ids = [_upload(client, n, f"blip{i}") for i, n in enumerate(sizes)]
         until(lambda: client.get(f"/v1/jobs/{ids[0]}").json()["state"] == "running", 60, "a running job")
         time.sleep(0.5)
@@ -157,7 +158,7 @@ def _start_tiny_run(stack: Stack, client: Any, tiny_bert_dir: Path, tag: str) ->
 def test_training_worker_killed_mid_epoch_resumes_on_another_worker(fault_stack: Stack, tiny_bert_dir: Path) -> None:
     stack = fault_stack
     preset = str(tiny_bert_dir)
-    with stack.client() as client:
+    with stack.client(headers=stack.admin_headers) as client:
         job_id = _start_tiny_run(stack, client, tiny_bert_dir, "sigkill")
         step = until(lambda: durable_step(Path(stack.registry_uri), job_id), 300, "a durable checkpoint")
         stack.kill("training")
@@ -184,7 +185,7 @@ def test_training_worker_sigterm_checkpoints_and_hands_the_job_back(fault_stack:
     stack = fault_stack
     preset = str(tiny_bert_dir)
     published = len(_versions_of(stack, preset))
-    with stack.client() as client:
+    with stack.client(headers=stack.admin_headers) as client:
         job_id = _start_tiny_run(stack, client, tiny_bert_dir, "sigterm")
         until(lambda: durable_step(Path(stack.registry_uri), job_id), 300, "a durable checkpoint")
         proc = stack.procs["training"]
