@@ -197,9 +197,7 @@ def live_metrics(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str,
         csv = "title,description\nMarkets,Stocks rally\nFootball,The team wins the cup\n"
         batch = http.post(f"{base}/v1/batch-jobs", files={"file": ("a.csv", csv, "text/csv")})
         assert batch.status_code == 202, batch.text
-        training = http.post(
-            f"{base}/v1/training-jobs", json={"preset": "tfidf", "max_train_samples": 300}
-        )
+        training = http.post(f"{base}/v1/training-jobs", json={"preset": "tfidf", "max_train_samples": 300})
         assert training.status_code == 202, training.text
         assert _wait_job(http, base, batch.json()["id"])["state"] == "succeeded"
         assert _wait_job(http, base, training.json()["id"])["state"] == "succeeded"

@@ -42,7 +42,8 @@ def wait_job(stack: ImageStack, job_id: str, timeout: float) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     job: dict[str, Any] = {}
     while time.monotonic() < deadline:
-        job = api(stack, "GET", f"/v1/jobs/{job_id}").json()
+        # the admin reads every job (an anonymous caller could not read the admin's training job)
+        job = api(stack, "GET", f"/v1/jobs/{job_id}", headers={"Authorization": f"Bearer {stack.admin_key}"}).json()
         if job["state"] in ("succeeded", "failed", "cancelled"):
             return job
         time.sleep(1.0)

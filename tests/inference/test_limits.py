@@ -86,7 +86,9 @@ class _Slow:
 
 def test_full_queue_is_429_with_retry_after(make_registry_with_champion, make_settings) -> None:
     registry, _ = make_registry_with_champion("tfidf")
-    app = create_app(make_settings(registry.uri, max_queue=2, max_batch_size=1))
+    # only the queue cap may refuse here: admission delay and deadline (their own tests) set far away
+    settings = make_settings(registry.uri, max_queue=2, max_batch_size=1, max_queue_delay_ms=60_000, deadline_ms=60_000)
+    app = create_app(settings)
     with serve(app) as base:
         server = app.state.model_server
         server.current = dataclasses.replace(server.current, predictor=_Slow(server.current.predictor, 0.5))
