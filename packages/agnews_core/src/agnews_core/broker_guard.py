@@ -43,4 +43,4 @@ def guard_unacked_restore() -> None:
             return None
 
     setattr(restore_unacked, _MARK, True)
-    kombu_redis.QoS.restore_unacked = restore_unacked
+    kombu_redis.QoS.restore_unacked = restore_unacked  # type: ignore[method-assign]
