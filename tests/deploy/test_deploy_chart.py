@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -223,6 +224,23 @@ def test_env_names_follow_the_contract(render: Render) -> None:
     # k3s: keys from the named Secret
     k3s = env_of(containers(find(render("values-k3s.yaml"), "Deployment", "-inference"))[0])
     assert k3s["AWS_ACCESS_KEY_ID"]["valueFrom"]["secretKeyRef"]["name"] == "agnews-aws"
+
+
+def test_prediction_log_settings_reach_inference(render: Render, render_error: Callable[..., str]) -> None:
+    """inference.predictionLog.* become the INFERENCE_PREDICTION_LOG_* settings inference reads (docs/monitoring.md)."""
+    data = find(render(), "ConfigMap", "agnews")["data"]
+    assert {k: v for k, v in data.items() if k.startswith("INFERENCE_PREDICTION_LOG_")} == {
+        "INFERENCE_PREDICTION_LOG_RATE": "1",
+        "INFERENCE_PREDICTION_LOG_TEXT": "true",
+        "INFERENCE_PREDICTION_LOG_FLUSH_S": "5",
+        "INFERENCE_PREDICTION_LOG_FLUSH_ROWS": "2000",
+        "INFERENCE_PREDICTION_LOG_MAX_PENDING": "100000",
+    }
+    # (helm's --set reads integers and booleans, not decimals: rate 0 turns the log off)
+    quiet = {"inference.predictionLog.rate": "0", "inference.predictionLog.text": "false"}
+    data = find(render(set_values=quiet), "ConfigMap", "agnews")["data"]
+    assert (data["INFERENCE_PREDICTION_LOG_RATE"], data["INFERENCE_PREDICTION_LOG_TEXT"]) == ("0", "false")
+    assert "rate" in render_error(set_values={"inference.predictionLog.rate": "2"})  # the schema bounds the share
 
 
 def test_external_redis(render: Render) -> None:
