@@ -218,31 +218,21 @@ class JobStore:
     # -- worker side --------------------------------------------------------------------------------------
     def mark_running(self, job_id: str) -> bool:
         """queued/running -> running (a redelivery counts another attempt); False once the job is finished."""
-        with self._redis():
-            applied = self._transition(
-                keys=self._keys(job_id),
-                args=[ACTIVE, "1", _now(), "state", str(JobState.RUNNING), "progress_message", "started"],
-            )
-        return bool(applied == 1)
+        return self._apply(job_id, ACTIVE, "state", str(JobState.RUNNING), "progress_message", "started", attempt=True)
 
     def set_progress(self, job_id: str, fraction: float, message: str, eta_s: float | None = None) -> None:
         fraction = min(1.0, max(0.0, float(fraction)))
         eta = "" if eta_s is None else repr(max(0.0, round(float(eta_s), 1)))
-        with self._redis():
-            self._transition(
-                keys=self._keys(job_id),
-                args=[
-                    str(JobState.RUNNING),
-                    "0",
-                    "",
-                    "progress_fraction",
-                    repr(fraction),
-                    "progress_message",
-                    message,
-                    "progress_eta_s",
-                    eta,
-                ],
-            )
+        self._apply(
+            job_id,
+            JobState.RUNNING,
+            "progress_fraction",
+            repr(fraction),
+            "progress_message",
+            message,
+            "progress_eta_s",
+            eta,
+        )
 
     def succeed(self, job_id: str, result: dict[str, Any]) -> bool:
         return self._finish(job_id, JobState.SUCCEEDED, result=result)
@@ -260,8 +250,15 @@ class JobStore:
             fields += ["progress_fraction", "1.0", "progress_message", "done"]
         else:
             fields += ["progress_message", str(state)]
+        return self._apply(job_id, ACTIVE, *fields)
+
+    def _apply(self, job_id: str, allowed: str, *fields: str, attempt: bool = False) -> bool:
+        """Set field pairs while the job is in one of `allowed` (comma separated); `attempt` counts a delivery."""
         with self._redis():
-            applied = self._transition(keys=self._keys(job_id), args=[ACTIVE, "0", "", *fields])
+            applied = self._transition(
+                keys=self._keys(job_id),
+                args=[str(allowed), "1" if attempt else "0", _now() if attempt else "", *fields],
+            )
         return bool(applied == 1)
 
     def commit(self, job_id: str) -> bool:
@@ -271,20 +268,7 @@ class JobStore:
 
     def hand_back(self, job_id: str, message: str) -> bool:
         """running -> queued: a draining worker stopped the job at a checkpoint; another delivery resumes it."""
-        with self._redis():
-            applied = self._transition(
-                keys=self._keys(job_id),
-                args=[
-                    str(JobState.RUNNING),
-                    "0",
-                    "",
-                    "state",
-                    str(JobState.QUEUED),
-                    "progress_message",
-                    message,
-                ],
-            )
-        return bool(applied == 1)
+        return self._apply(job_id, JobState.RUNNING, "state", str(JobState.QUEUED), "progress_message", message)
 
     # -- reaper side --------------------------------------------------------------------------------------
     def running_ids(self) -> tuple[str, ...]:

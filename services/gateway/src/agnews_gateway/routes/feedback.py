@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 from agnews_core.errors import NotFoundError
 from agnews_core.schemas import FeedbackRequest, FeedbackResponse
@@ -33,11 +34,4 @@ async def create_feedback(body: FeedbackRequest, monitoring: MonitoringDep, _cal
         # that sends feedback at once gets one more look rather than a 404 for its own prediction.
         await asyncio.sleep(INDEX_GRACE_S)
         outcome = await run_in_threadpool(monitoring.record_feedback, body.prediction_id, body.label)
-    return FeedbackResponse(
-        prediction_id=outcome.prediction_id,
-        model_version=outcome.model_version,
-        predicted=outcome.predicted,
-        label=outcome.label,
-        correct=outcome.correct,
-        replaced=outcome.replaced,
-    )
+    return FeedbackResponse(**dataclasses.asdict(outcome))
