@@ -53,8 +53,11 @@ class DriftReader:
         return self.live[signal].window(version, self.window_s, now)
 
     def score(self, version: str, signal: str, now: float | None = None) -> float | None:
+        return self.score_of(version, signal, self.window(version, signal, now))
+
+    def score_of(self, version: str, signal: str, live: Counter[str]) -> float | None:
+        """The divergence of counts already read: a summary scores the very window it shows."""
         reference = self.reference(version, signal)
-        live = self.window(version, signal, now)
         return js_divergence(live, reference) if reference and live else None
 
     def scores(self, version: str, now: float | None = None) -> dict[str, float | None]:

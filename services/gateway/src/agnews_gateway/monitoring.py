@@ -66,8 +66,12 @@ class Monitoring:
     def summary(self) -> MonitoringSummary:
         store, drift, champion, now = self.feedback, self.drift, self.champion(), time.time()
 
+        # One read of each window: the scores below are of the same counts the summary shows, even while
+        # inference's log thread is adding to them.
+        windows = {signal: drift.window(champion, signal, now) if champion else Counter() for signal in SIGNALS}
+
         def live(signal: str) -> dict[str, int]:
-            return dict(drift.window(champion, signal, now)) if champion else {}
+            return dict(windows[signal])
 
         def reference(signal: str) -> dict[str, int] | None:
             return drift.reference(champion, signal) if champion else None
@@ -84,7 +88,7 @@ class Monitoring:
                 for (version, correct), n in sorted(store.totals().items())
             ],
             drift_window_s=drift.window_s,
-            drift=drift.scores(champion, now) if champion else dict.fromkeys(SIGNALS),
+            drift={s: drift.score_of(champion, s, windows[s]) for s in SIGNALS} if champion else dict.fromkeys(SIGNALS),
             label_mix_live={name: live("label_mix").get(name, 0) for name in LABEL_NAMES},
             label_mix_training=reference("label_mix"),
             input_length_live=live("input_length"),
