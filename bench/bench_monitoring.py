@@ -7,7 +7,8 @@ alike (medians over rounds):
 
     off      INFERENCE_PREDICTION_LOG_RATE=0 (no ids, no log, no shadow)
     log      the prediction log at 100% (ids, Redis index and label mix, JSONL batches on the store)
-    shadow   the log plus a second version in shadow scoring 100% of traffic
+    shadow   the log plus a second version in shadow at share 1.0, yielding to the champion (the default)
+    shadow-eager  the same with INFERENCE_SHADOW_YIELD=false: the shadow scores at once, at nice +10 only
 
     .venv/bin/python bench/bench_monitoring.py [--duration 8] [--rounds 2] [--model minilm|tfidf]
 
@@ -41,7 +42,8 @@ log = logging.getLogger("bench_monitoring")
 CONFIGS = {
     "off": {"INFERENCE_PREDICTION_LOG_RATE": "0"},
     "log": {"INFERENCE_PREDICTION_LOG_RATE": "1"},
-    "shadow": {"INFERENCE_PREDICTION_LOG_RATE": "1"},
+    "shadow": {"INFERENCE_PREDICTION_LOG_RATE": "1", "INFERENCE_SHADOW_YIELD": "true"},
+    "shadow-eager": {"INFERENCE_PREDICTION_LOG_RATE": "1", "INFERENCE_SHADOW_YIELD": "false"},
 }
 
 
@@ -116,7 +118,7 @@ def main() -> None:
         for round_ in range(args.rounds):
             for name, env in CONFIGS.items():
                 restart_inference(stack, env)
-                set_shadow(stack, challenger if name == "shadow" else None)
+                set_shadow(stack, challenger if name.startswith("shadow") else None)
                 wrk(stack.inference_url, 32, 2, bodies)  # warm-up
                 for c in (1, 32):
                     before = shadow_counts(stack)

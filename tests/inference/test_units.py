@@ -13,10 +13,13 @@ import joblib
 import numpy as np
 import pytest
 from agnews_core.errors import ConfigError, OverloadedError
+from agnews_core.shadow import ShadowConfig
 from agnews_inference.batch_policy import BatchPolicy
 from agnews_inference.batcher import MicroBatcher
 from agnews_inference.metrics import InferenceMetrics
+from agnews_inference.prediction_log import Served
 from agnews_inference.predictor import LoadedModel, read_label_names
+from agnews_inference.shadow import ShadowScorer
 from agnews_inference.tfidf_backend import TfidfPredictor
 from agnews_inference.transformers_backend import load_transformers
 from fixtures_models import agnews_rows
@@ -127,6 +130,54 @@ def test_queue_bound_raises_overloaded_with_retry_after() -> None:
         asyncio.run(go())
     finally:
         batcher.stop()
+
+
+class _Stamped:
+    """A predictor that records when each of its passes started and ended."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay, self.passes = delay, []
+
+    def predict_proba(self, texts):
+        started = time.monotonic()
+        time.sleep(self.delay)
+        self.passes.append((started, time.monotonic()))
+        return np.tile(np.array([0.1, 0.2, 0.3, 0.4]), (len(texts), 1))
+
+
+@pytest.mark.parametrize("yields", [True, False])
+def test_the_shadow_waits_while_the_champion_is_busy(yields: bool) -> None:
+    champion, challenger = _Stamped(0.4), _Stamped(0.01)
+    batcher = MicroBatcher(lambda: _model(champion), InferenceMetrics(), BatchPolicy(max_batch_size=1))
+    scorer = ShadowScorer(None, None, idle=(lambda: batcher.idle) if yields else None)  # type: ignore[arg-type]
+    scorer.model = LoadedModel("v2", "tfidf", "test", challenger, NAMES, (1, 2, 3, 4))
+    scorer.config = ShadowConfig("v2", 1.0, "now")
+    served = Served(["p1"], [0], "v1", NAMES, time.time(), np.array([[0.1, 0.2, 0.3, 0.4]]), ["a text"])
+    batcher.start()
+    scorer.start()
+
+    async def go() -> None:
+        busy = asyncio.ensure_future(batcher.submit(["keeps the champion busy"]))
+        await asyncio.sleep(0.05)  # its pass is running now
+        assert not batcher.idle
+        scorer.offer(served)
+        await busy
+
+    try:
+        asyncio.run(go())
+        deadline = time.monotonic() + 5
+        while not challenger.passes and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        scorer.stop()
+        batcher.stop()
+    assert batcher.idle
+    assert scorer.scored == {("v1", "v2", True): 1}  # argmax 3 on both sides
+    champion_end, shadow_start = champion.passes[0][1], challenger.passes[0][0]
+    if yields:  # it started only once the champion's pass was over
+        assert shadow_start >= champion_end
+    else:  # the nice-only mode starts at once, beside the champion's pass
+        assert shadow_start < champion_end
 
 
 def test_chunks_follow_length_groups_and_respect_the_size_limit() -> None:

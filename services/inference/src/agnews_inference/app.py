@@ -32,7 +32,7 @@ def create_app(settings: InferenceSettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         server = ModelServer(settings, app_metrics)
         batcher = MicroBatcher(lambda: server.current, app_metrics, settings.batch_policy(), workers=settings.workers)
-        monitoring = open_monitoring(settings, server, app_metrics.registry)
+        monitoring = open_monitoring(settings, server, app_metrics.registry, lambda: batcher.idle)
         app.state.model_server, app.state.batcher = server, batcher
         app.state.prediction_log = monitoring.prediction_log
         batcher.start()

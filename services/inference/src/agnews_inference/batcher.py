@@ -100,6 +100,11 @@ class MicroBatcher:
     def depth(self) -> int:
         return self._queued_texts
 
+    @property
+    def idle(self) -> bool:
+        """Nothing queued and no pass running (read without the lock: a hint for background work)."""
+        return not self._queue and self._running_cost == 0
+
     def expected_wait_s(self) -> float:
         """How long a request arriving now would queue before its pass starts, at the measured speed."""
         if not self._tokens_per_s:

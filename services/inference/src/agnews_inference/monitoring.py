@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import redis
@@ -39,13 +40,16 @@ class InferenceMonitoring:
 
 
 def open_monitoring(
-    settings: InferenceSettings, server: ModelServer, registry: CollectorRegistry
+    settings: InferenceSettings,
+    server: ModelServer,
+    registry: CollectorRegistry,
+    champion_idle: Callable[[], bool] | None = None,
 ) -> InferenceMonitoring:
     client = None
     if settings.redis_url:
         client = redis.Redis.from_url(settings.redis_url, socket_timeout=2.0, socket_connect_timeout=2.0)
     prediction_log = open_prediction_log(settings, registry, client)
     stats = ShadowStats(client, settings.prediction_index_ttl_s) if client is not None else None
-    shadow = open_shadow(server, stats, registry)
+    shadow = open_shadow(server, stats, registry, champion_idle)
     prediction_log.shadow = shadow.offer
     return InferenceMonitoring(prediction_log, shadow, settings.poll_interval_s)

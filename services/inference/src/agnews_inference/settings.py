@@ -84,6 +84,10 @@ class InferenceSettings(RegistrySettings):
     prediction_log_flush_rows: int = Field(2000, ge=1, description="records that trigger a write before that")
     prediction_log_max_pending: int = Field(100_000, ge=1, description="records held in memory; more are dropped")
     redis_url: str | None = Field(None, description="Redis for the prediction index feedback joins on (optional)")
+    shadow_yield: bool = Field(
+        True,
+        description="the shadow version scores only while the champion is idle; busy, it skips (and counts) work",
+    )
     prediction_index_ttl_s: int = Field(6 * 3600, ge=60, description="how long a prediction accepts feedback")
 
     @field_validator("admin_keys", mode="before")
