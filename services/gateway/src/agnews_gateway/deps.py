@@ -1,4 +1,9 @@
-"""Dependencies and their `Annotated` aliases; handlers never build clients themselves."""
+"""Dependencies and their `Annotated` aliases; handlers never build clients themselves.
+
+The accessors are `async def` on purpose: FastAPI runs a plain `def` dependency in its thread pool, a hop of
+60-100 us each (bench/bench_gateway_overhead.py), four of them on every classify. Only a dependency that
+blocks (owned_job reads Redis) stays a plain function. tests/gateway/test_dependencies.py keeps it so.
+"""
 
 from __future__ import annotations
 
@@ -35,12 +40,12 @@ class Resources:
     metrics: GatewayMetrics
 
 
-def get_settings(request: Request) -> GatewaySettings:
+async def get_settings(request: Request) -> GatewaySettings:
     settings: GatewaySettings = request.app.state.settings
     return settings
 
 
-def get_resources(request: Request) -> Resources:
+async def get_resources(request: Request) -> Resources:
     resources: Resources = request.app.state.resources
     return resources
 
@@ -49,23 +54,23 @@ SettingsDep = Annotated[GatewaySettings, Depends(get_settings)]
 ResourcesDep = Annotated[Resources, Depends(get_resources)]
 
 
-def get_jobs(res: ResourcesDep) -> JobStore:
+async def get_jobs(res: ResourcesDep) -> JobStore:
     return res.jobs
 
 
-def get_registry(res: ResourcesDep) -> ModelRegistry:
+async def get_registry(res: ResourcesDep) -> ModelRegistry:
     return res.registry
 
 
-def get_store(res: ResourcesDep) -> ArtifactStore:
+async def get_store(res: ResourcesDep) -> ArtifactStore:
     return res.store
 
 
-def get_inference(res: ResourcesDep) -> InferenceClient:
+async def get_inference(res: ResourcesDep) -> InferenceClient:
     return res.inference
 
 
-def get_queue(res: ResourcesDep) -> TaskQueue:
+async def get_queue(res: ResourcesDep) -> TaskQueue:
     return res.queue
 
 
@@ -96,7 +101,7 @@ class Caller:
         return self.admin or (job.owner or "") == self.owner
 
 
-def get_caller(settings: SettingsDep, creds: BearerDep) -> Caller:
+async def get_caller(settings: SettingsDep, creds: BearerDep) -> Caller:
     """Classify, batch and job routes: a valid key, or no key where anonymous access is allowed."""
     key = identify(settings.key_ring, creds)
     if key is None:
@@ -106,7 +111,7 @@ def get_caller(settings: SettingsDep, creds: BearerDep) -> Caller:
     return Caller(key.name, key.admin)
 
 
-def require_admin(settings: SettingsDep, creds: BearerDep) -> Caller:
+async def require_admin(settings: SettingsDep, creds: BearerDep) -> Caller:
     """An admin key: 401 without a key, 403 with any other."""
     key = _require_admin(settings.key_ring, creds)
     return Caller(key.name, admin=True)
@@ -129,7 +134,7 @@ def owned_job(job_id: str, jobs: JobStoreDep, caller: CallerDep) -> Job:
 OwnedJobDep = Annotated[Job, Depends(owned_job)]
 
 
-def named_caller(caller: CallerDep) -> Caller:
+async def named_caller(caller: CallerDep) -> Caller:
     """Listing needs an identity: anonymous callers use their jobs by id only."""
     if caller.name is None:
         raise HTTPException(

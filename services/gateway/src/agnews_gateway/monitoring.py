@@ -201,7 +201,7 @@ def open_monitoring(
     return monitoring
 
 
-def get_monitoring(request: Request) -> Monitoring:
+async def get_monitoring(request: Request) -> Monitoring:
     monitoring: Monitoring = request.app.state.monitoring
     return monitoring
 

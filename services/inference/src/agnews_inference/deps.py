@@ -1,4 +1,8 @@
-"""Dependency aliases: handlers get settings, the model server and the batcher from here, never build them."""
+"""Dependency aliases: handlers get settings, the model server and the batcher from here, never build them.
+
+Every one is `async def`: FastAPI runs a plain `def` dependency in its thread pool (a thread hop each, four
+on every classify), and none of these blocks.
+"""
 
 from __future__ import annotations
 
@@ -16,27 +20,27 @@ from agnews_inference.prediction_log import PredictionLog
 from agnews_inference.settings import InferenceSettings
 
 
-def get_settings(request: Request) -> InferenceSettings:
+async def get_settings(request: Request) -> InferenceSettings:
     settings: InferenceSettings = request.app.state.settings
     return settings
 
 
-def get_model_server(request: Request) -> ModelServer:
+async def get_model_server(request: Request) -> ModelServer:
     server: ModelServer = request.app.state.model_server
     return server
 
 
-def get_batcher(request: Request) -> MicroBatcher:
+async def get_batcher(request: Request) -> MicroBatcher:
     batcher: MicroBatcher = request.app.state.batcher
     return batcher
 
 
-def get_metrics(request: Request) -> InferenceMetrics:
+async def get_metrics(request: Request) -> InferenceMetrics:
     metrics: InferenceMetrics = request.app.state.metrics
     return metrics
 
 
-def get_prediction_log(request: Request) -> PredictionLog:
+async def get_prediction_log(request: Request) -> PredictionLog:
     log: PredictionLog = request.app.state.prediction_log
     return log
 
@@ -48,12 +52,12 @@ MetricsDep = Annotated[InferenceMetrics, Depends(get_metrics)]
 PredictionLogDep = Annotated[PredictionLog, Depends(get_prediction_log)]
 
 
-def get_key_ring(request: Request) -> KeyRing:
+async def get_key_ring(request: Request) -> KeyRing:
     ring: KeyRing = request.app.state.key_ring
     return ring
 
 
-def require_admin(ring: Annotated[KeyRing, Depends(get_key_ring)], creds: BearerDep) -> None:
+async def require_admin(ring: Annotated[KeyRing, Depends(get_key_ring)], creds: BearerDep) -> None:
     """401 without a Bearer key, 403 with a wrong one (or when no admin key is configured: INFERENCE_ADMIN_KEYS)."""
     _require_admin(ring, creds)
 
