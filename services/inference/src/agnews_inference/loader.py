@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from pathlib import Path
 
@@ -26,8 +27,20 @@ _WARMUP = [
 ]
 
 
+# One load at a time per process. The champion and a shadow version are loaded from two threads when
+# inference starts with a shadow set, and transformers' lazy module is not safe to import from two threads at
+# once ("cannot import name 'AutoTokenizer'": seen in bench-monitoring, and the shadow was then written off as
+# broken). Two loads side by side would only share the same cores anyway.
+_LOADING = threading.Lock()
+
+
 def load_model(registry: ModelRegistry, version: str, settings: InferenceSettings) -> LoadedModel:
     """Fetch (if remote), load and warm up one version. Blocking: call it from a thread."""
+    with _LOADING:
+        return _load_model(registry, version, settings)
+
+
+def _load_model(registry: ModelRegistry, version: str, settings: InferenceSettings) -> LoadedModel:
     started = time.perf_counter()
     manifest = registry.get(version)
     model_dir = registry.materialize(version, settings.cache_dir / "models")
