@@ -54,9 +54,7 @@ def test_champion_and_shadow_load_side_by_side_in_a_fresh_process(tmp_path, tiny
     """Inference starting with a shadow set loads two versions from two threads while transformers is not yet
     imported; its lazy module then raised ImportError in one of them (and the shadow was written off)."""
     registry = ModelRegistry(LocalStore(tmp_path / "registry"))
-    versions = [
-        publish_model(registry, tiny_transformer_model_dir, "transformers", promote=False) for _ in range(3)
-    ]
+    versions = [publish_model(registry, tiny_transformer_model_dir, "transformers", promote=False) for _ in range(3)]
     script = f"""
 import sys, threading
 from agnews_core.registry import ModelRegistry
