@@ -8,10 +8,4 @@ packages=()
 command -v wrk >/dev/null 2>&1 || packages+=(wrk)
 command -v redis-server >/dev/null 2>&1 || packages+=(redis-server)
 
-if ((${#packages[@]})); then
-    sudo=()
-    [[ "$(id -u)" -eq 0 ]] || sudo=(sudo)
-    echo "installing from Debian: ${packages[*]}"
-    "${sudo[@]}" apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${packages[@]}"
-fi
+"$(dirname "${BASH_SOURCE[0]}")/apt-install.sh" ${packages[@]+"${packages[@]}"}

@@ -12,13 +12,7 @@ command -v nginx >/dev/null 2>&1 || [[ -x /usr/sbin/nginx ]] || packages+=(nginx
 [[ -x /usr/bin/chromium ]] || packages+=(chromium)
 [[ -d /usr/share/fonts/truetype/dejavu ]] || packages+=(fonts-dejavu-core)
 
-if ((${#packages[@]})); then
-    sudo=()
-    [[ "$(id -u)" -eq 0 ]] || sudo=(sudo)
-    echo "installing from Debian: ${packages[*]}"
-    "${sudo[@]}" apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${packages[@]}"
-fi
+"$here/scripts/apt-install.sh" ${packages[@]+"${packages[@]}"}
 
 if ! "$python" -c "import playwright.sync_api" >/dev/null 2>&1; then
     echo "installing playwright from PyPI into $("$python" -c 'import sys; print(sys.prefix)')"

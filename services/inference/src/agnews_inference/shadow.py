@@ -1,14 +1,14 @@
 """The shadow challenger: a second version scores a share of live traffic in the background.
 
 It never touches the champion's answer: the request path only offers the already-answered predictions to a
-bounded queue (dropped, and counted, when full), and one low-priority thread runs the shadow model on them and
-compares labels. That thread yields to live traffic: by default it starts a piece of work only while the
-champion has nothing queued or running (`INFERENCE_SHADOW_YIELD`). Priority alone (nice +10, the mode without
-yielding) was not enough on two cores: the shadow thread still took CPU slices, so the champion's p50 at 32
-clients rose by a fifth or more. Under saturation the shadow therefore scores less
-(`agnews_shadow_dropped_total` says how much), which is the trade a challenger should make. The version in shadow
-comes from `aliases/shadow.json` (agnews_core.shadow), polled like the champion alias; a shadow equal to the
-champion is not run.
+bounded queue (dropped, and counted, when full), and one background thread runs the shadow model on them and
+compares labels. By default that thread yields to live traffic: it starts a request's scoring only while the
+champion has nothing queued or running (`INFERENCE_SHADOW_YIELD`), and runs un-niced (see open_shadow).
+Without yielding it runs at once at nice +10, which was not enough on two cores: the shadow still took CPU
+slices, and the champion's p50 at 32 clients rose by a quarter or more. Under saturation a yielding shadow
+scores less (`agnews_shadow_dropped_total` says how much), which is the trade a challenger should make.
+The version in shadow comes from `aliases/shadow.json` (agnews_core.shadow), polled like the champion alias;
+a shadow equal to the champion is not run.
 """
 
 from __future__ import annotations
