@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from agnews_core.drift import js_divergence
+from agnews_core.drift import build_vocabulary, js_divergence, unknown_bucket, unknown_histogram, unknown_share
 from agnews_core.recordlog import RecordLog, days, read_day
 from agnews_core.storage import ArtifactStore, LocalStore
 
@@ -22,6 +22,23 @@ def test_js_divergence_bounds_and_the_sports_only_figure() -> None:
     assert js_divergence({"Sports": 2, "World": 1}, balanced) == pytest.approx(
         js_divergence(balanced, {"Sports": 2, "World": 1})
     )
+
+
+def test_the_unknown_word_share_counts_letters_only_against_words_seen_twice() -> None:
+    vocabulary = build_vocabulary(["Oil prices rise", "oil PRICES fall in 2004", "Rise of the machines"])
+    assert vocabulary == ["oil", "prices", "rise"]  # "fall", "machines": seen once; "2004": no letters
+    known = frozenset(vocabulary)
+    assert unknown_share("Oil prices rise 12%", known) == 0.0  # numbers are no vocabulary shift
+    assert unknown_share("Oil prices collapse", known) == pytest.approx(1 / 3)
+    assert unknown_share("Ölpreise steigen", known) == 1.0  # letters beyond ASCII are words too
+    assert unknown_share("42 -- 7", known) is None
+    edges = [(0.0, "<2%"), (0.0199, "<2%"), (0.02, "2%-5%"), (0.07, "5%-10%"), (0.1, "10%-20%")]
+    edges += [(0.39, "20%-40%"), (0.4, "40%+"), (1.0, "40%+"), (None, "no words")]
+    for share, bucket in edges:
+        assert unknown_bucket(share) == bucket, share
+    histogram = unknown_histogram(["oil prices", "oil deal", "1 2 3"], known)
+    assert list(histogram) == ["no words", "<2%", "2%-5%", "5%-10%", "10%-20%", "20%-40%", "40%+"]
+    assert histogram == {"no words": 1, "<2%": 1, "2%-5%": 0, "5%-10%": 0, "10%-20%": 0, "20%-40%": 0, "40%+": 1}
 
 
 def _log(store: ArtifactStore, **kwargs: object) -> RecordLog[dict[str, object]]:

@@ -9,7 +9,9 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from agnews_core.drift import build_vocabulary
 from agnews_core.errors import InvalidInputError, StorageError
+from agnews_core.text import model_input
 from agnews_trainer.ingestion import DataCard, ingest, load_ingested, read_agnews_csv, read_eval_data
 from trainer_helpers import synthetic_rows, write_agnews_folder, write_csv
 
@@ -35,6 +37,11 @@ def test_folder_with_header(agnews_folder: Path, tmp_path: Path) -> None:
     frames, loaded = load_ingested(tmp_path / "out")
     assert loaded == DataCard.model_validate_json((tmp_path / "out" / "data_card.json").read_text())
     assert list(frames["train"].columns) == ["row", "label", "title", "description"]
+    # The unknown_words drift reference: the train split's vocabulary, the held-out test split measured on it.
+    vocabulary = (tmp_path / "out" / "vocabulary.txt").read_text().split()
+    inputs = [model_input(t, d) for t, d in zip(frames["train"]["title"], frames["train"]["description"], strict=True)]
+    assert vocabulary == build_vocabulary(inputs) and card.vocabulary_words == len(vocabulary) > 50
+    assert sum(card.unknown_words["test"].values()) == 80
 
 
 def test_header_or_not_gives_the_same_data_and_hash(tmp_path: Path) -> None:

@@ -83,6 +83,7 @@ def test_tfidf_run_publishes_and_promotes_first_version(tfidf_run: tuple[RunConf
         "config.json",
         "metrics.json",
         "data_card.json",
+        "vocabulary.txt",
         "model_card.md",
         "confusion_matrix.png",
         "validation_report.json",

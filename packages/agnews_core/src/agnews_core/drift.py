@@ -1,11 +1,17 @@
 """Drift of live traffic against the champion's training data: counts per time bucket in Redis, a divergence.
 
-Two signals, each a distribution over a few categories:
+Three signals, each a distribution over a few categories:
 - `label_mix`: the predicted labels, against the training split's class counts;
 - `input_length`: model-input length in characters, bucketed by `LENGTH_EDGES`, against the same buckets of
-  the training split. Length is the text-shape signal that needs no tokenizer and means the same for every
-  model kind (tfidf has no "unknown token"): truncated feeds, boilerplate-only items or whole articles
-  pasted where headlines were expected all move it.
+  the training split: truncated feeds, boilerplate-only items or whole articles pasted where snippets were
+  expected all move it;
+- `unknown_words`: the share of a text's words that are not in the training vocabulary (`VOCABULARY_FILE`,
+  the words seen at least `VOCABULARY_MIN_COUNT` times in the training split), bucketed by `UNKNOWN_EDGES`,
+  against the same buckets of the held-out test split (new texts measured against the full training
+  vocabulary, as in production; the training split measured against its own vocabulary would understate it).
+  This is the unknown-token rate of word-level NLP, made model-independent: WordPiece and BPE tokenizers
+  almost never emit [UNK] (they fall back to sub-word pieces) and tfidf has no such token, yet new names and
+  topics, another language, markup or spam all raise the share of words the training data never had.
 Inference adds the counts of every logged prediction, per model version and per `BUCKET_S`-second bucket,
 from its log thread (one pipelined HINCRBY batch per drained batch, never on the request path). The gateway
 sums the buckets of the last window and compares them with the reference in the model's data card
@@ -18,10 +24,12 @@ against AG News' balanced classes scores about 0.55.
 
 from __future__ import annotations
 
+import itertools
 import math
+import re
 import time
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Set
 from typing import cast
 
 import redis
@@ -30,7 +38,7 @@ from agnews_core.feedback import PREFIX
 
 BUCKET_S = 300
 KEEP_S = 8 * 24 * 3600
-SIGNALS = ("label_mix", "input_length")
+SIGNALS = ("label_mix", "input_length", "unknown_words")
 LENGTH_EDGES = (50, 100, 150, 200, 250, 300, 400, 600, 1000)
 """Upper bounds (exclusive) of the length buckets; AG News title + description is mostly 100-400 characters."""
 
@@ -43,6 +51,59 @@ def length_bucket(chars: int) -> str:
             return f"<{edge}" if low == 0 else f"{low}-{edge - 1}"
         low = edge
     return f"{LENGTH_EDGES[-1]}+"
+
+
+VOCABULARY_FILE = "vocabulary.txt"
+"""One word per line, in every registered version whose ingestion wrote it (agnews-train since this signal)."""
+VOCABULARY_MIN_COUNT = 2
+"""Words seen once are mostly typos and one-off names: they would make the vocabulary twice as big for little."""
+UNKNOWN_EDGES = (0.02, 0.05, 0.10, 0.20, 0.40)
+"""Upper bounds (exclusive) of the unknown-word-share buckets; most AG News test texts fall under 5%."""
+NO_WORDS = "no words"
+# Letters only: numbers (scores, prices, years) change every day and are no sign of a vocabulary shift.
+_WORD = re.compile(r"[^\W\d_]+")
+
+
+def words(text: str) -> list[str]:
+    """The lower-cased words of a text, as the vocabulary counts them."""
+    return _WORD.findall(text.lower())
+
+
+def build_vocabulary(texts: Iterable[str], min_count: int = VOCABULARY_MIN_COUNT) -> list[str]:
+    """The words seen at least `min_count` times in `texts`, sorted (stable file content for one dataset)."""
+    counts: Counter[str] = Counter()
+    for text in texts:
+        counts.update(words(text))
+    return sorted(word for word, n in counts.items() if n >= min_count)
+
+
+def unknown_share(text: str, vocabulary: Set[str]) -> float | None:
+    """The share of the text's words outside `vocabulary`; None for a text without words."""
+    found = words(text)
+    if not found:
+        return None
+    return sum(word not in vocabulary for word in found) / len(found)
+
+
+def unknown_bucket(share: float | None) -> str:
+    """'<2%', '2%-5%', ..., '40%+' for an unknown-word share; 'no words' for None."""
+    if share is None:
+        return NO_WORDS
+    low = 0.0
+    for edge in UNKNOWN_EDGES:
+        if share < edge:
+            return f"<{edge:.0%}" if low == 0 else f"{low:.0%}-{edge:.0%}"
+        low = edge
+    return f"{UNKNOWN_EDGES[-1]:.0%}+"
+
+
+def unknown_histogram(texts: Iterable[str], vocabulary: Set[str]) -> dict[str, int]:
+    """Counts per unknown-share bucket, every bucket present (in order)."""
+    counts = Counter(unknown_bucket(unknown_share(text, vocabulary)) for text in texts)
+    names = [NO_WORDS, f"<{UNKNOWN_EDGES[0]:.0%}"]
+    names += [f"{a:.0%}-{b:.0%}" for a, b in itertools.pairwise(UNKNOWN_EDGES)]
+    names.append(f"{UNKNOWN_EDGES[-1]:.0%}+")
+    return {name: counts.get(name, 0) for name in names}
 
 
 def length_histogram(lengths: Iterable[int]) -> dict[str, int]:

@@ -21,7 +21,14 @@ from agnews_core.storage import ArtifactStore
 from agnews_core.text import model_input
 from pydantic import BaseModel, Field
 
-from agnews_trainer.ingestion import SPLITS, content_hash, load_ingested, per_class_counts, text_length_counts
+from agnews_trainer.ingestion import (
+    SPLITS,
+    content_hash,
+    load_ingested,
+    per_class_counts,
+    text_length_counts,
+    write_vocabulary,
+)
 from agnews_trainer.manifest import write_json
 
 log = logging.getLogger(__name__)
@@ -107,6 +114,7 @@ def add_feedback_rows(ingested_dir: Path, store: ArtifactStore) -> FeedbackProve
         card.text_length["train"] = text_length_counts(train)
         card.split_hashes["train"] = content_hash(train)
         card.content_hash = hashlib.sha256("".join(card.split_hashes[s] for s in SPLITS).encode()).hexdigest()
+        write_vocabulary(ingested_dir, {**frames, "train": train}, card)  # feedback words join the vocabulary
     card.feedback = provenance.model_dump()
     write_json(ingested_dir / "data_card.json", card.model_dump(mode="json"))
     return provenance

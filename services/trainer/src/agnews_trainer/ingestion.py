@@ -24,7 +24,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 import pandas as pd
-from agnews_core.drift import length_histogram
+from agnews_core.drift import VOCABULARY_FILE, build_vocabulary, length_histogram, unknown_histogram
 from agnews_core.errors import InvalidInputError, NotFoundError, StorageError
 from agnews_core.labels import LABEL_NAMES
 from agnews_core.storage import open_store
@@ -60,6 +60,12 @@ class DataCard(BaseModel):
     text_length: dict[str, dict[str, int]] = Field(
         default_factory=dict, description="split -> rows per model-input length bucket (the drift reference)"
     )
+    unknown_words: dict[str, dict[str, int]] = Field(
+        default_factory=dict,
+        description="split -> rows per share of words outside the training vocabulary (vocabulary.txt): the "
+        "unknown_words drift reference, measured on the held-out test split",
+    )
+    vocabulary_words: int = Field(0, description="words in vocabulary.txt")
     feedback: dict[str, Any] | None = Field(None, description="feedback rows added to train (feedback_rows.py)")
 
 
@@ -305,6 +311,7 @@ def ingest(
             card.text_length[split] = text_length_counts(frame)
             card.split_hashes[split] = content_hash(frame)
         card.content_hash = hashlib.sha256("".join(card.split_hashes[s] for s in SPLITS).encode()).hexdigest()
+        write_vocabulary(out_dir, frames, card)
         write_json(out_dir / "data_card.json", card.model_dump(mode="json"))
         rec.summary = {"rows": card.rows, "content_hash": card.content_hash}
         log.info("ingested %s: %s rows (hash %s)", source, card.rows, card.content_hash[:12])
@@ -313,10 +320,23 @@ def ingest(
 
 def text_length_counts(frame: pd.DataFrame) -> dict[str, int]:
     """Rows per model-input length bucket: what serving's input_length drift compares live traffic with."""
-    inputs = (
-        model_input(t, d) for t, d in zip(frame["title"].fillna(""), frame["description"].fillna(""), strict=True)
-    )
-    return length_histogram(len(text) for text in inputs)
+    return length_histogram(len(text) for text in _inputs(frame))
+
+
+def _inputs(frame: pd.DataFrame) -> list[str]:
+    return [model_input(t, d) for t, d in zip(frame["title"].fillna(""), frame["description"].fillna(""), strict=True)]
+
+
+def write_vocabulary(out_dir: Path, frames: dict[str, pd.DataFrame], card: DataCard) -> None:
+    """vocabulary.txt from the train split, and the test split's unknown-word shares against it (the card).
+
+    Serving measures live texts against this very file (it is published with the model), so the reference
+    and the live counts use one vocabulary.
+    """
+    vocabulary = build_vocabulary(_inputs(frames["train"]))
+    (out_dir / VOCABULARY_FILE).write_text("".join(f"{word}\n" for word in vocabulary), encoding="utf-8")
+    card.vocabulary_words = len(vocabulary)
+    card.unknown_words = {"test": unknown_histogram(_inputs(frames["test"]), frozenset(vocabulary))}
 
 
 def load_ingested(out_dir: Path) -> tuple[dict[str, pd.DataFrame], DataCard]:

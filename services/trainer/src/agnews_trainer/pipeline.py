@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from agnews_core.drift import VOCABULARY_FILE
 from agnews_core.registry import ModelRegistry, new_version_id
 from agnews_core.storage import open_store
 from pydantic import BaseModel
@@ -135,7 +136,8 @@ def run_pipeline(
     splits = _transform(run, frames, card)
     trained = _train(run, splits)
     evaluated = _evaluate(run, trained, splits, card)
-    published = _publish(run, trained, evaluated, splits, [ingested.out_dir / "data_card.json"], commit)
+    card_files = [ingested.out_dir / name for name in ("data_card.json", VOCABULARY_FILE)]
+    published = _publish(run, trained, evaluated, splits, card_files, commit)
     return _finish(run, trained, evaluated, published, splits, card, len(report.warnings))
 
 
