@@ -125,6 +125,7 @@ class HistoryPoint(BaseModel):
     label_mix: dict[str, int] = Field(description="predicted-label counts")
     drift_label_mix: float | None = Field(description="JS divergence of this bucket's mix from training")
     drift_input_length: float | None = Field(description="the same for model-input length")
+    drift_unknown_words: float | None = Field(None, description="the same for the unknown-word share")
 
 
 class ShadowRequest(BaseModel):
@@ -152,6 +153,12 @@ class MonitoringSummary(BaseModel):
     label_mix_training: dict[str, int] | None = Field(description="the champion's data card; null without one")
     input_length_live: dict[str, int] = Field(description="model inputs per length bucket (characters)")
     input_length_training: dict[str, int] | None
+    unknown_words_live: dict[str, int] = Field(
+        default_factory=dict, description="model inputs per share of words outside the training vocabulary"
+    )
+    unknown_words_training: dict[str, int] | None = Field(
+        None, description="the same buckets for the held-out test split (the data card); null without one"
+    )
     history: list[HistoryPoint]
     shadow: ShadowView | None
 

@@ -12,7 +12,7 @@ from agnews_core.errors import ConfigError
 from agnews_core.registry import ModelManifest, ModelRegistry
 
 from agnews_inference.blend_backend import load_blend
-from agnews_inference.predictor import LoadedModel, Predictor, read_label_names
+from agnews_inference.predictor import LoadedModel, Predictor, read_label_names, read_vocabulary
 from agnews_inference.settings import InferenceSettings
 from agnews_inference.tfidf_backend import load_tfidf
 from agnews_inference.transformers_backend import DEFAULT_MAX_LENGTH, cache_key, load_transformers
@@ -59,6 +59,7 @@ def _load_model(registry: ModelRegistry, version: str, settings: InferenceSettin
         predictor=predictor,
         label_names=names,
         label_ids=tuple(labels.index_to_label_id(i) for i in range(len(names))),
+        vocabulary=read_vocabulary(model_dir),
     )
     for size in (1, settings.max_batch_size):
         loaded.predictor.predict_proba((_WARMUP * size)[:size])

@@ -1,9 +1,10 @@
 """The prediction log: an id for each logged prediction, records written in batches off the request path.
 
 On the request path `stamp` only draws the sample, makes ids (uuid4) and queues one tuple per request; the
-log thread (agnews_core.recordlog) hashes the texts, builds the records, writes the feedback index to Redis
-at once and the records to the artifact store in batches (`predictions/date=YYYY-MM-DD/*.jsonl`). Hooks
-(drift windows, shadow scoring) see every record in that thread too.
+log thread (agnews_core.recordlog) hashes the texts, measures their unknown-word share, builds the records,
+writes the feedback index to Redis at once and the records to the artifact store in batches
+(`predictions/date=YYYY-MM-DD/*.jsonl`). Hooks (drift windows, shadow scoring) see every record in that thread
+too.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 import redis
-from agnews_core.drift import LiveCounts, length_bucket
+from agnews_core.drift import LiveCounts, length_bucket, unknown_bucket, unknown_share
 from agnews_core.feedback import PredictionIndex
 from agnews_core.recordlog import Record, RecordLog
 from agnews_core.schemas import ClassifyResponse
@@ -49,6 +50,8 @@ class Served:
     at: float
     probs: np.ndarray
     inputs: Sequence[str]
+    vocabulary: frozenset[str] | None = None
+    """The serving model's training vocabulary (the unknown_words drift signal), shared, never copied."""
 
 
 def to_records(item: Served, keep_text: bool) -> Iterator[Record]:
@@ -67,6 +70,9 @@ def to_records(item: Served, keep_text: bool) -> Iterator[Record]:
             "text_sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(),
             "text_chars": len(text),
         }
+        if item.vocabulary is not None:
+            share = unknown_share(text, item.vocabulary)
+            record["unknown_word_share"] = None if share is None else round(share, 4)
         if keep_text:
             record["text"] = text
         yield record
@@ -103,7 +109,13 @@ class PredictionLog:
     def enabled(self) -> bool:
         return self.rate > 0
 
-    def stamp(self, response: ClassifyResponse, probs: np.ndarray, inputs: Sequence[str]) -> None:
+    def stamp(
+        self,
+        response: ClassifyResponse,
+        probs: np.ndarray,
+        inputs: Sequence[str],
+        vocabulary: frozenset[str] | None = None,
+    ) -> None:
         """Give the sampled predictions of a response their prediction_id and queue them for the log."""
         if self.rate <= 0:
             return
@@ -114,7 +126,7 @@ class PredictionLog:
         for row, prediction_id in zip(rows, ids, strict=True):
             response.predictions[row].prediction_id = prediction_id
         names = tuple(response.predictions[0].scores)
-        served = Served(ids, rows, response.model_version, names, time.time(), probs, inputs)
+        served = Served(ids, rows, response.model_version, names, time.time(), probs, inputs, vocabulary)
         self.log.put(served)
         if self.shadow is not None:
             self.shadow(served)
@@ -154,10 +166,16 @@ def open_prediction_log(
     if client is not None:
         index = PredictionIndex(client, settings.prediction_index_ttl_s)
         mix, lengths = LiveCounts(client, "label_mix"), LiveCounts(client, "input_length")
+        unknown = LiveCounts(client, "unknown_words")
 
         def count(records: list[Record]) -> None:
             mix.add((r["model_version"], r["label"], r["unix_time"]) for r in records)
             lengths.add((r["model_version"], length_bucket(r["text_chars"]), r["unix_time"]) for r in records)
+            unknown.add(
+                (r["model_version"], unknown_bucket(r["unknown_word_share"]), r["unix_time"])
+                for r in records
+                if "unknown_word_share" in r  # a version published without vocabulary.txt has no such signal
+            )
 
         hooks.append(count)
     else:

@@ -10,6 +10,7 @@ from typing import Protocol
 
 import numpy as np
 from agnews_core import labels
+from agnews_core.drift import VOCABULARY_FILE
 from agnews_core.errors import ConfigError
 
 
@@ -33,6 +34,8 @@ class LoadedModel:
     """Class name of each output column, read from the model's own config."""
     label_ids: tuple[int, ...]
     """Dataset label id (1-4) of each output column."""
+    vocabulary: frozenset[str] | None = None
+    """The training split's words (vocabulary.txt) for the unknown_words drift signal; None if not published."""
 
 
 def read_label_names(model_dir: Path) -> tuple[str, ...]:
@@ -55,6 +58,14 @@ def read_label_names(model_dir: Path) -> tuple[str, ...]:
                 f"{path}: output {index} is {name!r}, but agnews expects {labels.id2label().get(index)!r} there"
             )
     return names
+
+
+def read_vocabulary(model_dir: Path) -> frozenset[str] | None:
+    """vocabulary.txt of a version, published since the unknown_words drift signal; None for older ones."""
+    try:
+        return frozenset((model_dir / VOCABULARY_FILE).read_text(encoding="utf-8").split())
+    except FileNotFoundError:
+        return None
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
