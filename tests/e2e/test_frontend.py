@@ -505,6 +505,8 @@ def test_wrong_category_sends_feedback_and_the_monitor_tab_plots_it(page: Any, s
     assert page.inner_text("#mon-champion") == summary["champion"]
     assert page.inner_text("#mon-live-accuracy") == f"{live['accuracy'] * 100:.1f}%"
     assert page.inner_text("#mon-length-drift") == f"{summary['drift']['input_length']:.3f}"
+    assert summary["drift"]["unknown_words"] is not None  # the champion was published with its vocabulary
+    assert page.inner_text("#mon-unknown-drift") == f"{summary['drift']['unknown_words']:.3f}"
     assert page.locator(f"#mon-versions tr[data-version='{summary['champion']}']").count() == 1
     with_feedback = [h for h in summary["history"] if h["accuracy"] is not None]
     with_drift = [h for h in summary["history"] if h["drift_label_mix"] is not None]

@@ -48,6 +48,11 @@ def test_logged_predictions_land_in_the_store_and_read_back_with_pandas(stack: A
     assert list(mine["text"]) == texts
     assert list(mine["text_sha256"]) == [hashlib.sha256(t.encode()).hexdigest() for t in texts]
     assert sorted(mine.iloc[0]["scores"]) == sorted(LABEL_NAMES)
+    # The unknown-word share against the champion's published training vocabulary (the drift signal's input).
+    vocabulary = set(stack.registry.read_file(answer["model_version"], "vocabulary.txt").decode().split())
+    for text, share in zip(texts, mine["unknown_word_share"], strict=True):
+        found = re.findall(r"[^\W\d_]+", text.lower())
+        assert share == pytest.approx(sum(w not in vocabulary for w in found) / len(found), abs=1e-4), text
 
 
 def test_live_accuracy_equals_the_share_of_correct_feedback(stack: Any) -> None:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import csv
 import json
 import math
+import random
+import re
 import sys
 import time
 from collections import Counter
@@ -52,6 +54,71 @@ def js_bits(p: dict[str, float], q: dict[str, float]) -> float:
     return out
 
 
+def unknown_histogram(texts: list[str], train_texts: list[str]) -> dict[str, int]:
+    """The unknown-word buckets of `texts` against the words seen twice in `train_texts`, written out here."""
+    seen: Counter[str] = Counter()
+    for text in train_texts:
+        seen.update(re.findall(r"[^\W\d_]+", text.lower()))
+    vocabulary = {word for word, n in seen.items() if n >= 2}
+    edges = [(0.02, "<2%"), (0.05, "2%-5%"), (0.10, "5%-10%"), (0.20, "10%-20%"), (0.40, "20%-40%")]
+    out: Counter[str] = Counter()
+    for text in texts:
+        found = re.findall(r"[^\W\d_]+", text.lower())
+        share = sum(w not in vocabulary for w in found) / len(found) if found else None
+        out["no words" if share is None else next((name for edge, name in edges if share < edge), "40%+")] += 1
+    return dict(out)
+
+
+def foreign_texts(n: int) -> list[str]:
+    """A feed that switched language (Spanish news-like sentences): words the English training data never had."""
+    words = [
+        "el",
+        "gobierno",
+        "anunció",
+        "hoy",
+        "nuevas",
+        "medidas",
+        "económicas",
+        "para",
+        "la",
+        "región",
+        "mientras",
+        "los",
+        "mercados",
+        "esperan",
+        "señales",
+        "del",
+        "banco",
+        "central",
+        "sobre",
+        "los",
+        "tipos",
+        "de",
+        "interés",
+        "y",
+        "el",
+        "empleo",
+        "en",
+        "las",
+        "próximas",
+        "semanas",
+        "según",
+        "fuentes",
+        "oficiales",
+        "del",
+        "ministerio",
+        "de",
+        "hacienda",
+        "que",
+        "prefirieron",
+        "mantener",
+        "el",
+        "anonimato",
+    ]
+    rng = random.Random(7)
+    return [" ".join(rng.choice(words) for _ in range(rng.randint(15, 40))).capitalize() for _ in range(n)]
+
+
 def rows_of(path: Path, n_per_class: int | None = None, only: str | None = None) -> list[str]:
     """Model inputs from an AG News CSV: n per class (balanced), or every row of one class."""
     taken: Counter[str] = Counter()
@@ -71,30 +138,39 @@ def test_drifted_streams_push_each_drift_score_over_the_alert_threshold(own: Any
         train = list(csv.DictReader(fh))
     trained = Counter(label_name(int(row["label"])) for row in train)
     trained_lengths = length_histogram(len(model_input(r["title"], r["description"])) for r in train)
+    train_texts = [model_input(r["title"], r["description"]) for r in train]
+    held_out = rows_of(own.data_dir / "test.csv")
+    trained_unknown = unknown_histogram(held_out, train_texts)
     balanced = rows_of(own.data_dir / "test.csv", n_per_class=25)
     sports = rows_of(own.data_dir / "train.csv", only="Sports")[:800]
     # a feed that lost its descriptions (rows with no title left out: the gateway refuses empty texts)
     headlines = [h for h in (model_input(r["title"]) for r in train[:1500]) if h]
     predicted: Counter[str] = Counter()
     lengths: list[int] = []
+    sent: list[str] = []
 
     def send(texts: list[str]) -> dict[str, Any]:
         for start in range(0, len(texts), 50):
             predicted.update(p["label"] for p in classify(client, texts[start : start + 50])["predictions"])
         lengths.extend(len(t) for t in texts)
+        sent.extend(texts)
         live = {name: predicted.get(name, 0) for name in LABEL_NAMES}
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:  # the log thread counts within a few hundred ms
             summary: dict[str, Any] = client.get("/v1/monitoring").json()
-            if summary["label_mix_live"] == live and sum(summary["input_length_live"].values()) == len(lengths):
+            counted = (sum(summary[f"{s}_live"].values()) for s in ("input_length", "unknown_words"))
+            if summary["label_mix_live"] == live and all(n == len(lengths) for n in counted):
                 break
             time.sleep(0.2)
         assert summary["label_mix_live"] == live
         live_lengths = {k: v for k, v in length_histogram(lengths).items() if v}
         assert summary["input_length_live"] == live_lengths
+        live_unknown = unknown_histogram(sent, train_texts)
+        assert {k: v for k, v in summary["unknown_words_live"].items() if v} == live_unknown
         for signal, expected in (
             ("label_mix", js_bits(dict(predicted), dict(trained))),
             ("input_length", js_bits(live_lengths, trained_lengths)),
+            ("unknown_words", js_bits(live_unknown, trained_unknown)),
         ):
             assert summary["drift"][signal] == pytest.approx(expected, abs=1e-9), signal
             assert metric(client, "agnews_drift_score", signal=signal) == pytest.approx(expected, abs=1e-9)
@@ -104,10 +180,11 @@ def test_drifted_streams_push_each_drift_score_over_the_alert_threshold(own: Any
         summary = client.get("/v1/monitoring").json()
         assert summary["label_mix_training"] == {name: trained.get(name, 0) for name in LABEL_NAMES}
         assert summary["input_length_training"] == trained_lengths
-        assert summary["drift"] == {"label_mix": None, "input_length": None}  # no traffic yet
-        # Ordinary news (every class alike) stays under AgnewsDataDrift's 0.2 on both signals ...
+        assert {k: v for k, v in summary["unknown_words_training"].items() if v} == trained_unknown
+        assert summary["drift"] == {"label_mix": None, "input_length": None, "unknown_words": None}  # no traffic
+        # Ordinary news (every class alike) stays under AgnewsDataDrift's 0.2 on every signal ...
         drift = send(balanced)["drift"]
-        assert drift["label_mix"] < 0.2 and drift["input_length"] < 0.2, drift
+        assert max(drift.values()) < 0.2, drift
         # ... a stream of only Sports pushes the label mix over, not the length ...
         summary = send(sports)
         assert summary["drift"]["label_mix"] > 0.2 > summary["drift"]["input_length"], summary["drift"]
@@ -116,6 +193,12 @@ def test_drifted_streams_push_each_drift_score_over_the_alert_threshold(own: Any
         summary = send(headlines)
         assert summary["drift"]["input_length"] > 0.2, summary["input_length_live"]
         assert summary["history"][-1]["drift_input_length"] is not None
+        # A feed that switched language: of ordinary length, but with words training never had.
+        before = summary["drift"]["unknown_words"]
+        assert before < 0.2, summary["unknown_words_live"]
+        summary = send(foreign_texts(2500))
+        assert summary["drift"]["unknown_words"] > 0.2 > before, summary["unknown_words_live"]
+        assert summary["history"][-1]["drift_unknown_words"] is not None
 
 
 def shadow_counts(inference: httpx.Client, champion: str, shadow: str) -> tuple[float, float]:

@@ -46,13 +46,15 @@ function render(data) {
   const live = (data.live_accuracy || []).find((r) => r.model_version === data.champion);
   const drift = data.drift ? data.drift.label_mix : null;
   const lengthDrift = data.drift ? data.drift.input_length : null;
+  const unknownDrift = data.drift ? data.drift.unknown_words : null;
   const metric = (name, value, id) => el("div", { class: "metric" }, el("dt", { text: name }), el("dd", { id, text: value }));
   $("#mon-now").replaceChildren(
     metric("Champion", data.champion || "none", "mon-champion"),
     metric("Live accuracy", live && isNum(live.accuracy) ? pct(live.accuracy) : "no feedback yet", "mon-live-accuracy"),
     metric("Feedback in window", live ? live.n.toLocaleString() : "0", "mon-feedback"),
     metric("Label-mix drift", isNum(drift) ? fixed(drift, 3) : "n/a", "mon-drift-now"),
-    metric("Length drift", isNum(lengthDrift) ? fixed(lengthDrift, 3) : "n/a", "mon-length-drift"));
+    metric("Length drift", isNum(lengthDrift) ? fixed(lengthDrift, 3) : "n/a", "mon-length-drift"),
+    metric("Vocabulary drift", isNum(unknownDrift) ? fixed(unknownDrift, 3) : "n/a", "mon-unknown-drift"));
   $("#mon-versions tbody").replaceChildren(...(data.live_accuracy || []).map((r) => el("tr", { "data-version": r.model_version },
     el("td", {}, el("code", { text: r.model_version }),
       r.model_version === data.champion ? " (champion)" : data.shadow && r.model_version === data.shadow.version ? " (shadow)" : ""),

@@ -1,7 +1,9 @@
 """Drift scores of the champion's recent traffic against its training data (agnews_core.drift has the counts).
 
 The reference of each signal is in the model's data card: `per_class.train` for the label mix,
-`text_length.train` for input length. Versions are immutable, so a card is read once per version.
+`text_length.train` for input length, `unknown_words.test` for the unknown-word share (the held-out split
+against the training vocabulary: see agnews_core.drift). Versions are immutable, so a card is read once per
+version.
 """
 
 from __future__ import annotations
@@ -20,7 +22,11 @@ from agnews_core.registry import ModelRegistry
 
 log = logging.getLogger(__name__)
 
-_CARD_FIELD = {"label_mix": "per_class", "input_length": "text_length"}
+_CARD_FIELD = {
+    "label_mix": ("per_class", "train"),
+    "input_length": ("text_length", "train"),
+    "unknown_words": ("unknown_words", "test"),
+}
 
 
 @dataclass
@@ -40,7 +46,8 @@ class DriftReader:
         if key not in self._references:
             try:
                 card = json.loads(self.registry.read_file(version, "data_card.json"))
-                counts = {str(k): int(v) for k, v in card[_CARD_FIELD[signal]]["train"].items()}
+                name, split = _CARD_FIELD[signal]
+                counts = {str(k): int(v) for k, v in card[name][split].items()}
                 if signal == "label_mix":
                     counts = {name: counts.get(name, 0) for name in LABEL_NAMES}
                 self._references[key] = counts or None

@@ -93,6 +93,8 @@ class Monitoring:
             label_mix_training=reference("label_mix"),
             input_length_live=live("input_length"),
             input_length_training=reference("input_length"),
+            unknown_words_live=live("unknown_words"),
+            unknown_words_training=reference("unknown_words"),
             history=self._history(champion, now) if champion else [],
             shadow=self.shadow_view(champion),
         )
@@ -114,6 +116,7 @@ class Monitoring:
         since = now - max(self.drift.window_s, 6 * 3600)
         mixes = self.drift.history(version, "label_mix", since)
         lengths = self.drift.history(version, "input_length", since)
+        unknown = self.drift.history(version, "unknown_words", since)
         feedback = {bucket: (n, correct) for bucket, n, correct in self.feedback.history(version, since)}
         points = []
         for bucket in sorted(set(mixes) | set(feedback)):
@@ -128,6 +131,7 @@ class Monitoring:
                     label_mix={name: mix.get(name, 0) for name in LABEL_NAMES},
                     drift_label_mix=mix_drift,
                     drift_input_length=lengths.get(bucket, (Counter(), None))[1],
+                    drift_unknown_words=unknown.get(bucket, (Counter(), None))[1],
                 )
             )
         return points
