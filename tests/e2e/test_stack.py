@@ -120,9 +120,12 @@ def test_hot_swap_under_concurrent_requests(stack: Any) -> None:
         t.start()
     try:
         time.sleep(0.5)
-        with stack.client() as admin:
+        # The promote waits for inference's load check (ONNX export and int8 quantisation, possibly queued behind
+        # the poller's own load of the same version) while six clients hammer the same two cores: on a loaded
+        # CI box that can pass the default 30 s client timeout; the gateway allows GATEWAY_PROMOTE_CHECK_TIMEOUT_S.
+        with stack.client(timeout=180.0) as admin:
             promoted = admin.post(f"/v1/models/{new}/promote", headers=stack.admin_headers)
-            assert promoted.status_code == 200 and promoted.json() == {"champion": new}
+            assert promoted.status_code == 200 and promoted.json() == {"champion": new}, promoted.text
             deadline = time.monotonic() + 60
             while not any(v == new for _, v in results[-20:]) and time.monotonic() < deadline:
                 time.sleep(0.1)
