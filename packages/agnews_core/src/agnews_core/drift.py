@@ -15,7 +15,7 @@ Three signals, each a distribution over a few categories:
 Inference adds the counts of every logged prediction, per model version and per `BUCKET_S`-second bucket,
 from its log thread (one pipelined HINCRBY batch per drained batch, never on the request path). The gateway
 sums the buckets of the last window and compares them with the reference in the model's data card
-(`data_card.json`: `per_class` and `text_length`, written by the trainer's ingestion).
+(`data_card.json`: `per_class`, `text_length` and `unknown_words`, written by the trainer's ingestion).
 
 The score is the Jensen-Shannon divergence in bits (0: same mix, 1: disjoint), symmetric and finite even
 when a class is missing from one side, so one threshold fits every version. A stream of only Sports
