@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -246,3 +248,29 @@ def test_tfidf_loading_never_unpickles(tiny_tfidf_model_dir: Path, tmp_path: Pat
     sio.dump(FunctionTransformer(func=os.getcwd), hostile / "model.skops")
     with pytest.raises(ConfigError, match="types outside scikit-learn, numpy and scipy"):
         load_tfidf(hostile, NAMES)
+
+
+def test_onnx_is_compiled_in_a_child_process(tiny_transformer_model_dir: Path, tmp_path: Path) -> None:
+    """Export and quantisation hold the GIL for long stretches: they must never run in the serving process.
+
+    Checked in a fresh interpreter: after compile_onnx returns, neither torch nor the quantizer was imported
+    there, yet the int8 file exists; a model folder that cannot be exported raises ConfigError with the cause.
+    """
+    script = f"""
+import sys
+from pathlib import Path
+from agnews_core.errors import ConfigError
+from agnews_inference.onnx_export import compile_onnx
+out = compile_onnx(Path({str(tiny_transformer_model_dir)!r}), Path({str(tmp_path / "m.onnx")!r}),
+                   ["input_ids", "attention_mask"], quantize=True)
+assert out.is_file() and out.stat().st_size > 1000, out
+assert "torch" not in sys.modules and "onnxruntime.quantization" not in sys.modules, "compiled in-process"
+try:
+    compile_onnx(Path({str(tmp_path)!r}), Path({str(tmp_path / "bad.onnx")!r}), ["input_ids"], quantize=True)
+except ConfigError as exc:
+    print("refused:", exc)
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "refused: cannot compile" in done.stdout and "exit 1" in done.stdout, done.stdout
+    assert not (tmp_path / "bad.onnx").exists()
