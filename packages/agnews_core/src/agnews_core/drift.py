@@ -24,12 +24,13 @@ against AG News' balanced classes scores about 0.55.
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import math
 import re
 import time
 from collections import Counter
-from collections.abc import Iterable, Mapping, Set
+from collections.abc import Callable, Iterable, Mapping, Set
 from typing import cast
 
 import redis
@@ -43,14 +44,21 @@ LENGTH_EDGES = (50, 100, 150, 200, 250, 300, 400, 600, 1000)
 """Upper bounds (exclusive) of the length buckets; AG News title + description is mostly 100-400 characters."""
 
 
+def _bucket_names(
+    edges: tuple[float, ...], span: Callable[[float, float], str], fmt: Callable[[float], str]
+) -> tuple[str, ...]:
+    """'<first', one `span(low, high)` per pair of edges, 'last+': the names of the buckets `edges` bound."""
+    middle = tuple(span(low, high) for low, high in itertools.pairwise(edges))
+    return (f"<{fmt(edges[0])}", *middle, f"{fmt(edges[-1])}+")
+
+
+LENGTH_BUCKETS = _bucket_names(LENGTH_EDGES, lambda low, high: f"{low:.0f}-{high - 1:.0f}", lambda e: f"{e:.0f}")
+"""'<50', '50-99', ..., '1000+'."""
+
+
 def length_bucket(chars: int) -> str:
     """'<50', '50-99', ..., '1000+': the bucket of a model input of `chars` characters."""
-    low = 0
-    for edge in LENGTH_EDGES:
-        if chars < edge:
-            return f"<{edge}" if low == 0 else f"{low}-{edge - 1}"
-        low = edge
-    return f"{LENGTH_EDGES[-1]}+"
+    return LENGTH_BUCKETS[bisect.bisect_right(LENGTH_EDGES, chars)]
 
 
 VOCABULARY_FILE = "vocabulary.txt"
@@ -59,6 +67,8 @@ VOCABULARY_MIN_COUNT = 2
 """Words seen once are mostly typos and one-off names: they would make the vocabulary twice as big for little."""
 UNKNOWN_EDGES = (0.02, 0.05, 0.10, 0.20, 0.40)
 """Upper bounds (exclusive) of the unknown-word-share buckets; most AG News test texts fall under 5%."""
+UNKNOWN_BUCKETS = _bucket_names(UNKNOWN_EDGES, lambda low, high: f"{low:.0%}-{high:.0%}", lambda e: f"{e:.0%}")
+"""'<2%', '2%-5%', ..., '40%+'."""
 NO_WORDS = "no words"
 # Letters only: numbers (scores, prices, years) change every day and are no sign of a vocabulary shift.
 _WORD = re.compile(r"[^\W\d_]+")
@@ -87,30 +97,19 @@ def unknown_share(text: str, vocabulary: Set[str]) -> float | None:
 
 def unknown_bucket(share: float | None) -> str:
     """'<2%', '2%-5%', ..., '40%+' for an unknown-word share; 'no words' for None."""
-    if share is None:
-        return NO_WORDS
-    low = 0.0
-    for edge in UNKNOWN_EDGES:
-        if share < edge:
-            return f"<{edge:.0%}" if low == 0 else f"{low:.0%}-{edge:.0%}"
-        low = edge
-    return f"{UNKNOWN_EDGES[-1]:.0%}+"
+    return NO_WORDS if share is None else UNKNOWN_BUCKETS[bisect.bisect_right(UNKNOWN_EDGES, share)]
 
 
 def unknown_histogram(texts: Iterable[str], vocabulary: Set[str]) -> dict[str, int]:
     """Counts per unknown-share bucket, every bucket present (in order)."""
     counts = Counter(unknown_bucket(unknown_share(text, vocabulary)) for text in texts)
-    names = [NO_WORDS, f"<{UNKNOWN_EDGES[0]:.0%}"]
-    names += [f"{a:.0%}-{b:.0%}" for a, b in itertools.pairwise(UNKNOWN_EDGES)]
-    names.append(f"{UNKNOWN_EDGES[-1]:.0%}+")
-    return {name: counts.get(name, 0) for name in names}
+    return {name: counts.get(name, 0) for name in (NO_WORDS, *UNKNOWN_BUCKETS)}
 
 
 def length_histogram(lengths: Iterable[int]) -> dict[str, int]:
     """Counts per length bucket, every bucket present (in order)."""
     counts = Counter(length_bucket(n) for n in lengths)
-    names = [length_bucket(0)] + [length_bucket(e) for e in LENGTH_EDGES]
-    return {name: counts.get(name, 0) for name in names}
+    return {name: counts.get(name, 0) for name in LENGTH_BUCKETS}
 
 
 def js_divergence(p: Mapping[str, float], q: Mapping[str, float]) -> float:

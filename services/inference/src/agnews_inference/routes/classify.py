@@ -39,9 +39,8 @@ async def create_classification(
     if result is None:
         return Response(status_code=CLIENT_GONE)
     response = to_response(result)
-    prediction_log.stamp(
-        response, result.probs, inputs, result.model.vocabulary
-    )  # the monitoring seam: ids now, the rest in a thread
+    # the monitoring seam: ids now, the rest in a thread
+    prediction_log.stamp(response, result.probs, inputs, result.model.vocabulary)
     observe(metrics, response)
     return response
 
