@@ -3,13 +3,26 @@
 from __future__ import annotations
 
 import json
+import socket
+import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from agnews_core.drift import build_vocabulary, js_divergence, unknown_bucket, unknown_histogram, unknown_share
+import redis
+from agnews_core import recordlog
+from agnews_core.drift import (
+    LiveCounts,
+    build_vocabulary,
+    js_divergence,
+    unknown_bucket,
+    unknown_histogram,
+    unknown_share,
+)
 from agnews_core.recordlog import RecordLog, days, read_day
 from agnews_core.storage import ArtifactStore, LocalStore
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 
 def test_js_divergence_bounds_and_the_sports_only_figure() -> None:
@@ -77,6 +90,32 @@ def test_a_failed_write_keeps_its_records_for_the_next_flush(tmp_path: Path) -> 
     assert log.flush() == 1
     line = next((tmp_path / "good" / "things" / "date=2026-12-02").glob("*.jsonl")).read_text()
     assert json.loads(line)["n"] == 1
+
+
+def test_a_failing_hook_is_paused_instead_of_retried_on_every_batch(tmp_path: Path, monkeypatch) -> None:
+    """Redis down: one connection attempt per pause (0.5 s doubling), not one per request; no record lost."""
+    monkeypatch.setattr(recordlog, "HOOK_PAUSE_S", 0.3)
+    with socket.socket() as sock:  # a port nothing listens on: every connect is refused, for real
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    counts = LiveCounts(redis.Redis(host="127.0.0.1", port=port, retry=Retry(NoBackoff(), 0)), "label_mix")
+    calls: list[int] = []
+
+    def hook(records: list[dict[str, object]]) -> None:
+        calls.append(len(records))
+        counts.add(("v1", str(r["label"]), 0.0) for r in records)
+
+    log = _log(LocalStore(tmp_path), on_records=[hook])
+    for i in range(3):
+        log.put({"time": "2026-12-03T00:00:00Z", "label": "Sports", "n": i})
+        log._drain()
+    assert calls == [1] and log.unhooked == 3  # tried once, then skipped while paused
+    time.sleep(0.35)
+    log.put({"time": "2026-12-03T00:00:00Z", "label": "Sports", "n": 3})
+    log._drain()
+    assert calls == [1, 1] and log.unhooked == 4  # tried again after the pause, still refused
+    assert log._hook_paused_until[0] - time.monotonic() > 0.4  # and the next pause is twice as long
+    assert log.flush() == 4  # the durable log has every record
 
 
 def test_the_log_writes_to_s3_too(s3_server: object, s3_bucket: str) -> None:

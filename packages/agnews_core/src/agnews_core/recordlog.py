@@ -8,6 +8,9 @@ What the prediction log (inference) and the feedback log (gateway) share. Guaran
   `pandas.read_json(path, lines=True)`, or all of a day with `read_day`.
 - A failed write keeps its records for the next flush, up to `max_pending` (the oldest are dropped past that).
 - `close()` writes what is left.
+- A hook that fails (Redis down) is paused, 0.5 s doubling to 10 s, instead of being retried on every batch:
+  a connection attempt per request would take the CPU the model and the event loop need, for nothing. The
+  records a paused hook misses are counted (`unhooked`); the durable log still gets them.
 Retention is the store's: a day partition is a prefix, so a bucket lifecycle rule (or deleting a
 `date=` folder) removes whole days.
 """
@@ -33,6 +36,8 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Record = dict[str, Any]
+HOOK_PAUSE_S = 0.5  # first pause of a failing hook; doubles per failure in a row
+HOOK_PAUSE_MAX_S = 10.0
 
 
 def utc_now_iso() -> str:
@@ -71,6 +76,9 @@ class RecordLog(Generic[T]):
         self.written = 0
         self.dropped = 0
         self.failed_flushes = 0
+        self.unhooked = 0  # records a paused (failing) hook did not see
+        self._hook_failures = [0] * len(self.on_records)
+        self._hook_paused_until = [0.0] * len(self.on_records)
         self._queue: queue.Queue[T] = queue.Queue(maxsize=max_pending)
         self._pending: list[Record] = []
         self._stop = threading.Event()
@@ -136,16 +144,30 @@ class RecordLog(Generic[T]):
                 records.extend(self.to_records(item))
             except Exception:  # one bad item must not stop the log
                 log.exception("could not turn an item into log records")
-        for hook in self.on_records:
-            try:
-                hook(records)
-            except Exception:  # a hook (Redis down, say) must not cost the durable log its records
-                log.warning("record hook %s failed", getattr(hook, "__qualname__", hook), exc_info=True)
+        self._run_hooks(records)
         self._pending.extend(records)
         overflow = len(self._pending) - self.max_pending
         if overflow > 0:
             del self._pending[:overflow]
             self.dropped += overflow
+
+    def _run_hooks(self, records: list[Record]) -> None:
+        now = time.monotonic()
+        for i, hook in enumerate(self.on_records):
+            if now < self._hook_paused_until[i]:
+                self.unhooked += len(records)
+                continue
+            try:
+                hook(records)
+            except Exception:  # a hook (Redis down, say) must not cost the durable log its records
+                self._hook_failures[i] += 1
+                pause = min(HOOK_PAUSE_MAX_S, HOOK_PAUSE_S * 2 ** (self._hook_failures[i] - 1))
+                self._hook_paused_until[i] = time.monotonic() + pause  # from the failure: a refusal can be slow
+                self.unhooked += len(records)
+                name = getattr(hook, "__qualname__", hook)
+                log.warning("record hook %s failed; paused for %.1f s", name, pause, exc_info=True)
+            else:
+                self._hook_failures[i] = 0
 
     def flush(self) -> int:
         """Write the pending records (one object per day); the number written."""

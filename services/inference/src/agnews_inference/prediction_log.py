@@ -154,6 +154,7 @@ class PredictionLogCollector(Collector):
         )
         family.add_metric(["written"], float(self.log.written))
         family.add_metric(["dropped"], float(self.log.dropped))
+        family.add_metric(["unindexed"], float(self.log.unhooked))  # Redis was down: no feedback join, no drift
         yield family
 
 
