@@ -161,6 +161,27 @@ def test_texts_empty_once_cleaned_are_422(make_client: Make) -> None:
     assert articles.status_code == 422 and articles.json()["detail"].startswith("invalid request: articles.0: empty")
 
 
+def test_classify_bodies_are_parsed_by_hand_with_clear_4xx(make_client: Make) -> None:
+    """The hot route reads its body itself (agnews_core.http_edge.json_body): same rules, clear details."""
+    client = make_client()
+    plain = client.post("/v1/classify", content=b'{"texts": ["a"]}', headers={"Content-Type": "text/plain"})
+    assert plain.status_code == 415
+    assert plain.json()["detail"] == "send the body as application/json, not 'text/plain'"
+    for broken in (b"", b"{", b"\xff\xfe", b"[" * 100_000):
+        response = client.post("/v1/classify", content=broken, headers={"Content-Type": "application/json"})
+        assert response.status_code == 422, broken[:10]
+        assert response.json()["detail"].startswith("invalid request: the body is not valid JSON ("), response.text
+    wrong = client.post("/v1/classify", json={"texts": "not a list"})
+    assert wrong.status_code == 422 and wrong.json()["detail"] == "invalid request: texts: Input should be a valid list"
+    both = client.post("/v1/classify", json={"texts": ["a"], "articles": []})
+    assert both.json()["detail"] == "invalid request: send exactly one of 'texts' or 'articles'"
+    # the schema still documents the body (schemathesis fuzzes from it), nested models inlined
+    body = client.get("/openapi.json").json()["paths"]["/v1/classify"]["post"]["requestBody"]
+    schema = body["content"]["application/json"]["schema"]
+    assert body["required"] is True and {"texts", "articles"} <= set(schema["properties"])
+    assert "$ref" not in str(schema) and "description" in str(schema["properties"]["articles"])
+
+
 def test_public_status_names_no_address(make_client: Make) -> None:
     client = make_client()
     status = client.get("/v1/status")

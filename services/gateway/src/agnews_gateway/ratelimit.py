@@ -9,7 +9,6 @@ A key that is not configured counts as its address, so bogus keys never mint fre
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
@@ -18,6 +17,7 @@ from typing import Any
 import redis
 import redis.asyncio as aioredis
 from agnews_core.auth import KeyRing
+from agnews_core.http_edge import send_json_error
 
 from agnews_gateway.settings import GatewaySettings
 
@@ -106,11 +106,4 @@ class RateLimitMiddleware:
             return
         retry = max(1, math.ceil(wait))
         detail = f"rate limit of {per_minute} requests per minute exceeded; retry in {retry} s"
-        payload = json.dumps({"detail": detail}).encode()
-        headers = [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(payload)).encode()),
-            (b"retry-after", str(retry).encode()),
-        ]
-        await send({"type": "http.response.start", "status": 429, "headers": headers})
-        await send({"type": "http.response.body", "body": payload})
+        await send_json_error(send, 429, detail, [(b"retry-after", str(retry).encode())])

@@ -4,6 +4,7 @@ Gateway and inference both build their apps with these, so a hostile request mee
 same `{"detail": "..."}` bodies) whichever service it reaches. Needs the `agnews-core[http]` extra.
 """
 
+from agnews_core.http_edge.asgi import send_json_error
 from agnews_core.http_edge.body_limit import BodyTooLargeError, StreamingBodyLimit
 from agnews_core.http_edge.errors import (
     STATUS_OF,
@@ -12,6 +13,7 @@ from agnews_core.http_edge.errors import (
     status_of,
     validation_sentence,
 )
+from agnews_core.http_edge.json_body import json_body, openapi_body
 from agnews_core.http_edge.keys import BearerDep, bearer_secret, forbidden, identify, missing_key, require_admin
 
 __all__ = [
@@ -24,8 +26,11 @@ __all__ = [
     "forbidden",
     "identify",
     "install_error_handlers",
+    "json_body",
     "missing_key",
+    "openapi_body",
     "require_admin",
+    "send_json_error",
     "status_of",
     "validation_sentence",
 ]

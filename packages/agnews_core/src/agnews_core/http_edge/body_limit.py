@@ -8,11 +8,12 @@ body reading lets it through, and the app's handler renders it like every other 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from agnews_core.http_edge.asgi import send_json_error
 
 Scope = dict[str, Any]
 
@@ -66,8 +67,4 @@ class StreamingBodyLimit:
             await self._reject(send, limit, setting)
 
     async def _reject(self, send: Any, limit: int, setting: str) -> None:
-        error = BodyTooLargeError(limit, setting)
-        payload = json.dumps({"detail": error.detail}).encode()
-        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
-        await send({"type": "http.response.start", "status": 413, "headers": [*headers, (b"connection", b"close")]})
-        await send({"type": "http.response.body", "body": payload})
+        await send_json_error(send, 413, BodyTooLargeError(limit, setting).detail, [(b"connection", b"close")])

@@ -6,10 +6,11 @@ import asyncio
 from collections import Counter
 
 from agnews_core.errors import PayloadTooLargeError
+from agnews_core.http_edge import json_body, openapi_body
 from agnews_core.schemas import ClassifyRequest, ClassifyResponse, Prediction
 from fastapi import APIRouter, Request, Response
 
-from agnews_inference.batcher import BatchResult, MicroBatcher
+from agnews_inference.batcher import BatchResult, MicroBatcher, Ticket
 from agnews_inference.deps import BatcherDep, MetricsDep, PredictionLogDep, SettingsDep
 from agnews_inference.metrics import InferenceMetrics
 
@@ -18,16 +19,17 @@ router = APIRouter(prefix="/v1", tags=["classify"])
 CLIENT_GONE = 499  # nginx's "client closed request": nobody reads it, but the access log and metrics do
 
 
-@router.post("/classify", response_model=ClassifyResponse)
+@router.post("/classify", response_model=ClassifyResponse, openapi_extra=openapi_body(ClassifyRequest))
 async def create_classification(
-    body: ClassifyRequest,
     request: Request,
     settings: SettingsDep,
     batcher: BatcherDep,
     metrics: MetricsDep,
     prediction_log: PredictionLogDep,
-) -> ClassifyResponse | Response:
+) -> Response:
     """Classify up to INFERENCE_MAX_ITEMS texts or articles (model input longer than INFERENCE_MAX_CHARS is cut)."""
+    # The hot path: the body is parsed by hand and the answer encoded once (agnews_core.http_edge.json_body).
+    body = await json_body(request, ClassifyRequest)
     count = body.items_count()
     if count > settings.max_items:
         raise PayloadTooLargeError(
@@ -35,22 +37,23 @@ async def create_classification(
             "or use a batch job"
         )
     inputs = [text[: settings.max_chars] for text in body.model_inputs()]
-    result = await _unless_client_leaves(request, batcher, inputs)
+    ticket = batcher.enqueue(inputs)  # admitted (or refused) before this request's first await
+    result = await _unless_client_leaves(request, batcher, ticket)
     if result is None:
         return Response(status_code=CLIENT_GONE)
     response = to_response(result)
     # the monitoring seam: ids now, the rest in a thread
     prediction_log.stamp(response, result.probs, inputs, result.model.vocabulary)
     observe(metrics, response)
-    return response
+    return Response(response.model_dump_json(), media_type="application/json")
 
 
-async def _unless_client_leaves(request: Request, batcher: MicroBatcher, inputs: list[str]) -> BatchResult | None:
+async def _unless_client_leaves(request: Request, batcher: MicroBatcher, ticket: Ticket) -> BatchResult | None:
     """The batcher's answer, or None when the client hangs up first (its queued work is then dropped).
 
     The body has been read by now, so the next ASGI message can only be the disconnect.
     """
-    work = asyncio.ensure_future(batcher.submit(inputs))
+    work = asyncio.ensure_future(batcher.result(ticket))
     gone = asyncio.ensure_future(request.receive())
     try:
         await asyncio.wait((work, gone), return_when=asyncio.FIRST_COMPLETED)
