@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 from agnews_inference.app import create_app
-from agnews_inference.batch_policy import BatchPolicy
+from agnews_inference.batch_policy import MIN_PASS_TOKENS, BatchPolicy
 from conftest import serve
 
 HOLD = "HOLD"
@@ -129,6 +129,30 @@ def test_batches_are_fifo_and_capped_by_the_token_budget(start) -> None:
     assert served.metric("agnews_inference_batch_tokens_count") == 5
 
 
+def test_a_pass_is_cut_to_what_the_measured_speed_computes_in_max_pass_ms() -> None:
+    policy = BatchPolicy(token_budget=1024, max_pass_ms=100)
+    assert policy.pass_budget(None) == 1024  # no speed measured yet: the token budget
+    assert policy.pass_budget(4_500.0) == 450  # a slow CPU: 100 ms of work
+    assert policy.pass_budget(50_000.0) == 1024  # a fast one: the token budget still caps it
+    assert policy.pass_budget(100.0) == MIN_PASS_TOKENS  # a pass has a fixed cost: never tiny
+    assert BatchPolicy(max_pass_ms=0).pass_budget(100.0) == 1024  # 0: off
+
+
+def test_the_time_cut_follows_the_measured_speed(start) -> None:
+    texts = [f"t{i:02d} " + "w" * 200 for i in range(9)]
+    cost = BatchPolicy().cost(texts[:1])  # 44 estimated tokens
+    served = start(max_pass_ms=100, max_queue_delay_ms=60_000)
+    # as if passes had run at this speed: 100 ms of it is three of these texts
+    served.app.state.batcher._tokens_per_s = (3 * cost + 1) * 10.0
+    responses = _held_burst(served, [{"texts": [t]} for t in texts])
+    assert [r.status_code for r in responses] == [200] * len(texts)
+    later = served.predictor.passes[1:]
+    assert [t for p in later for t in p] == texts
+    # the first pass is cut to 100 ms at the assumed speed; it then measures the real (tfidf: far faster) one,
+    # and the rest fits the token budget in one pass
+    assert [len(p) for p in later] == [3, 6]
+
+
 def test_a_request_larger_than_the_budget_runs_alone_instead_of_starving(start) -> None:
     served = start(token_budget=16)
     big = [" ".join(["word"] * 40)] * 3  # 3 x 43 estimated tokens, far over the budget
@@ -205,17 +229,22 @@ def test_past_capacity_requests_get_429_with_retry_after_and_the_rest_are_served
             queued = asyncio.ensure_future(client.post("/v1/classify", json={"texts": ["queued " * 8] * 20}))
             await served.wait_queued(20)
             shed = [await client.post("/v1/classify", json={"texts": ["one more"]}) for _ in range(3)]
+            # refused at the door, before its body is read: not even a broken body costs a parse past capacity
+            shed.append(await client.post("/v1/classify", content=b"{not json", headers={"Content-Type": "text/x"}))
             served.predictor.gate.set()
             return [await held, await queued, *shed]
 
     held, queued, *shed = asyncio.run(burst())
     assert held.status_code == 200 and queued.status_code == 200
-    assert [r.status_code for r in shed] == [429, 429, 429]
+    assert [r.status_code for r in shed] == [429, 429, 429, 429]
     assert all(int(r.headers["Retry-After"]) >= 1 for r in shed)
+    assert shed[3].json()["detail"].startswith("inference is at capacity: queued work would take ")
     detail = shed[0].json()["detail"]
     assert detail.startswith("inference is at capacity: queued work would take ")
     assert "the limit is 0 ms (INFERENCE_MAX_QUEUE_DELAY_MS); retry later" in detail
-    assert served.metric("agnews_inference_shed_total", '{reason="over_capacity"}') == 3
+    assert served.metric("agnews_inference_shed_total", '{reason="over_capacity"}') == 4
+    refused = '{method="POST",route="/v1/classify",service="inference",status="429"}'
+    assert served.metric("agnews_http_requests_total", refused) == 4  # labelled by route, not "unmatched"
     assert all("one more" not in p for p in served.predictor.passes)
 
 

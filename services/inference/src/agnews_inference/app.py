@@ -12,6 +12,7 @@ from agnews_core.http_edge import StreamingBodyLimit
 from agnews_core.http_metrics import MetricsMiddleware
 from fastapi import FastAPI
 
+from agnews_inference.admission import AdmissionGate
 from agnews_inference.batcher import MicroBatcher
 from agnews_inference.errors import install_error_handlers
 from agnews_inference.metrics import InferenceMetrics
@@ -60,5 +61,6 @@ def create_app(settings: InferenceSettings | None = None) -> FastAPI:
     app.add_middleware(
         StreamingBodyLimit, limit_for=lambda _scope: (settings.max_body_bytes, "INFERENCE_MAX_BODY_BYTES")
     )
-    app.add_middleware(MetricsMiddleware, metrics=app_metrics.http)  # outermost: 413s are counted too
+    app.add_middleware(AdmissionGate)  # past capacity, classify is refused before its body is read
+    app.add_middleware(MetricsMiddleware, metrics=app_metrics.http)  # outermost: 413s and 429s are counted too
     return app

@@ -2,10 +2,12 @@
 
 Requests enqueue their texts and await a future. The inference thread takes the oldest request and every
 request queued behind it, in order, until the next one would overflow the pass's token budget
-(INFERENCE_TOKEN_BUDGET, estimated tokens) or text cap (INFERENCE_MAX_BATCH_SIZE); it never skips ahead, so no
-request waits behind one that arrived after it. It does not wait for company by default (MAX_WAIT_MS=0): on
-this CPU a forward pass costs about the same per token at batch 4 as at 32 (bench/bench_inference_backends.py),
-so waiting to fill a batch only adds latency, and under load the queue fills by itself while a pass runs.
+(INFERENCE_TOKEN_BUDGET, estimated tokens, cut to what the measured speed computes in INFERENCE_MAX_PASS_MS: past
+capacity a request waits its queue time plus one whole pass) or text cap (INFERENCE_MAX_BATCH_SIZE); it never
+skips ahead, so no request waits behind one that arrived after it. It does not wait for company by default
+(MAX_WAIT_MS=0): on this CPU a forward pass costs about the same per token at batch 4 as at 32
+(bench/bench_inference_backends.py), so waiting to fill a batch only adds latency, and under load the queue
+fills by itself while a pass runs.
 
 Work that can no longer help anyone is dropped before it is computed: a request whose deadline passed while
 queued (INFERENCE_DEADLINE_MS; answered 429) or whose client hung up. Admission control refuses a request up
@@ -55,6 +57,13 @@ class _Pending:
     enqueued: float = field(default_factory=time.perf_counter)
     abandoned: bool = False  # the caller stopped waiting (client gone) while it was queued: skip it
     taken: bool = False  # off the queue (running or dropped)
+
+
+@dataclass(frozen=True)
+class Ticket:
+    """A queued request, as `enqueue` hands it back: await `MicroBatcher.result(ticket)` for its answer."""
+
+    pending: _Pending
 
 
 class MicroBatcher:
@@ -112,10 +121,16 @@ class MicroBatcher:
         return (self._queued_cost + self._running_cost) / (self._tokens_per_s * self.workers)
 
     async def submit(self, texts: Sequence[str]) -> BatchResult:
-        """Probabilities for `texts` from one model version.
+        """Probabilities for `texts` from one model version: `enqueue` then `result`."""
+        return await self.result(self.enqueue(texts))
 
-        OverloadedError (429) when admission refuses it or its deadline passes in the queue; NotReadyError
-        (503) before a model is loaded; InvalidInputError (422) when the model fails on this request's input.
+    def enqueue(self, texts: Sequence[str]) -> Ticket:
+        """Admit and queue `texts` now, in the caller's step of the event loop.
+
+        Synchronous on purpose: a burst of requests is admitted one by one against the queue as each left
+        it, so past capacity the early check (refuse_early) refuses the rest of the burst. Queued from a
+        task of its own, the whole burst would pass that check before any of it was queued.
+        OverloadedError (429) when admission refuses it; NotReadyError (503) before a model is loaded.
         """
         if self._current_model() is None:
             raise NotReadyError("no model loaded yet; see /readyz")
@@ -130,16 +145,35 @@ class MicroBatcher:
             self._queued_cost += pending.cost
             self._metrics.queue_depth.set(self._queued_texts)
             self._cond.notify()
+        return Ticket(pending)
+
+    async def result(self, ticket: Ticket) -> BatchResult:
+        """The answer to an enqueued request. OverloadedError (429) when its deadline passed in the queue;
+        InvalidInputError (422) when the model fails on this request's input. Cancelled (the client went
+        away), its queued work is skipped and stops counting towards admission.
+        """
+        pending = ticket.pending
         try:
             return await pending.future
-        except asyncio.CancelledError:  # the client went away: the inference thread will skip this request
+        except asyncio.CancelledError:
             with self._cond:
-                if not pending.taken:  # its work no longer counts towards admission
+                if not pending.taken:
                     pending.abandoned = True
-                    self._queued_texts -= len(texts)
+                    self._queued_texts -= len(pending.texts)
                     self._queued_cost -= pending.cost
                     self._metrics.queue_depth.set(self._queued_texts)
             raise
+
+    def refuse_early(self) -> OverloadedError | None:
+        """The 429 any request arriving now would get, so it can be answered before its body is even read.
+
+        Read without the lock (a hint: enqueue checks again with it); counted as shed like any other refusal.
+        """
+        try:
+            self._admit(0)
+        except OverloadedError as exc:
+            return exc
+        return None
 
     def _admit(self, n_texts: int) -> None:
         """Raise OverloadedError when this request should be shed. Called with the lock held."""
@@ -166,6 +200,7 @@ class MicroBatcher:
         """The next batch in arrival order, within the token budget; drops dead requests on the way."""
         policy = self.policy
         with self._cond:
+            budget = policy.pass_budget(self._tokens_per_s)
             batch: list[_Pending] = []
             cost = texts = 0
             wait_until: float | None = None
@@ -181,7 +216,7 @@ class MicroBatcher:
                         self._dequeue(head)
                         self._drop(head, "client_gone" if head.abandoned else "deadline", now)
                         continue
-                    fits = cost + head.cost <= policy.token_budget and texts + len(head.texts) <= policy.max_batch_size
+                    fits = cost + head.cost <= budget and texts + len(head.texts) <= policy.max_batch_size
                     if batch and not fits:
                         break
                     self._dequeue(head)
@@ -261,7 +296,8 @@ class MicroBatcher:
             _resolve(batch[0], error=InvalidInputError(detail))
             return
         cost = sum(item.cost for item in batch)
-        if cost >= self.policy.token_budget // 2:  # small passes are mostly fixed cost: they would underestimate
+        # small passes are mostly fixed cost: they would underestimate
+        if cost >= self.policy.pass_budget(self._tokens_per_s) // 2:
             speed = cost / max(time.perf_counter() - started, 1e-6)
             self._tokens_per_s = speed if self._tokens_per_s is None else 0.8 * self._tokens_per_s + 0.2 * speed
         offset = 0

@@ -43,6 +43,11 @@ class InferenceSettings(RegistrySettings):
     token_budget: int = Field(
         1024, ge=16, description="most (estimated) tokens per forward pass: batches are capped by work, not count"
     )
+    max_pass_ms: float = Field(
+        100.0,
+        ge=0,
+        description="a pass takes at most the tokens the measured speed computes in this time; 0: token budget only",
+    )
     max_wait_ms: float = Field(
         0.0, ge=0, le=1000, description="how long a batch waits for company; 0 (measured best): run what is queued"
     )
@@ -69,6 +74,7 @@ class InferenceSettings(RegistrySettings):
         """The batcher's knobs, from these settings."""
         return BatchPolicy(
             token_budget=self.token_budget,
+            max_pass_ms=self.max_pass_ms,
             max_batch_size=self.max_batch_size,
             max_wait_ms=self.max_wait_ms,
             max_queue=self.max_queue,
