@@ -4,7 +4,8 @@ Past capacity most requests are refused, and clients that ignore Retry-After sen
 refusal that went through routing, body parsing and the exception handlers cost about a millisecond of
 event-loop CPU on this project's 2-core machines: taken from the forward passes and from sending the answers
 of the requests that were admitted, whose latency is the figure that matters then (bench/bench_serving.py,
-c128). Refused here it costs a few dozen microseconds. The batcher still checks every request it queues.
+c128). Refused here it skips all of that (about 70 us of this middleware's own time on that machine, py-spy).
+The batcher still checks every request it queues.
 """
 
 from __future__ import annotations
