@@ -48,7 +48,9 @@ class BatchResult:
 
 
 @dataclass(eq=False)
-class _Pending:
+class Ticket:
+    """A queued request, as `enqueue` hands it back: await `MicroBatcher.result(ticket)` for its answer."""
+
     texts: Sequence[str]
     cost: int
     future: asyncio.Future[BatchResult]
@@ -57,13 +59,6 @@ class _Pending:
     enqueued: float = field(default_factory=time.perf_counter)
     abandoned: bool = False  # the caller stopped waiting (client gone) while it was queued: skip it
     taken: bool = False  # off the queue (running or dropped)
-
-
-@dataclass(frozen=True)
-class Ticket:
-    """A queued request, as `enqueue` hands it back: await `MicroBatcher.result(ticket)` for its answer."""
-
-    pending: _Pending
 
 
 class MicroBatcher:
@@ -81,7 +76,7 @@ class MicroBatcher:
         self._metrics = metrics
         self.policy = policy
         self.workers = workers
-        self._queue: deque[_Pending] = deque()
+        self._queue: deque[Ticket] = deque()
         self._queued_texts = 0
         self._queued_cost = 0
         self._running_cost = 0
@@ -137,30 +132,29 @@ class MicroBatcher:
         policy = self.policy
         loop = asyncio.get_running_loop()
         now = time.perf_counter()
-        pending = _Pending(texts, policy.cost(texts), loop.create_future(), loop, now + policy.deadline_ms / 1000)
+        ticket = Ticket(texts, policy.cost(texts), loop.create_future(), loop, now + policy.deadline_ms / 1000)
         with self._cond:
             self._admit(len(texts))
-            self._queue.append(pending)
+            self._queue.append(ticket)
             self._queued_texts += len(texts)
-            self._queued_cost += pending.cost
+            self._queued_cost += ticket.cost
             self._metrics.queue_depth.set(self._queued_texts)
             self._cond.notify()
-        return Ticket(pending)
+        return ticket
 
     async def result(self, ticket: Ticket) -> BatchResult:
         """The answer to an enqueued request. OverloadedError (429) when its deadline passed in the queue;
         InvalidInputError (422) when the model fails on this request's input. Cancelled (the client went
         away), its queued work is skipped and stops counting towards admission.
         """
-        pending = ticket.pending
         try:
-            return await pending.future
+            return await ticket.future
         except asyncio.CancelledError:
             with self._cond:
-                if not pending.taken:
-                    pending.abandoned = True
-                    self._queued_texts -= len(pending.texts)
-                    self._queued_cost -= pending.cost
+                if not ticket.taken:
+                    ticket.abandoned = True
+                    self._queued_texts -= len(ticket.texts)
+                    self._queued_cost -= ticket.cost
                     self._metrics.queue_depth.set(self._queued_texts)
             raise
 
@@ -169,39 +163,41 @@ class MicroBatcher:
 
         Read without the lock (a hint: enqueue checks again with it); counted as shed like any other refusal.
         """
-        try:
-            self._admit(0)
-        except OverloadedError as exc:
-            return exc
-        return None
+        return self._refusal(0)
 
     def _admit(self, n_texts: int) -> None:
         """Raise OverloadedError when this request should be shed. Called with the lock held."""
+        if (refusal := self._refusal(n_texts)) is not None:
+            raise refusal
+
+    def _refusal(self, n_texts: int) -> OverloadedError | None:
+        """The 429 for a request of `n_texts` arriving now (counted as shed), or None when it is admitted."""
         if not self._queue:
-            return  # an idle server takes anything (a big request is then cut into passes by the predictor)
+            return None  # an idle server takes anything (a big request is then cut into passes by the predictor)
         policy = self.policy
         wait = self.expected_wait_s()
         if self._queued_texts + n_texts > policy.max_queue:
             reason = f"inference queue is full ({self._queued_texts} texts waiting, limit {policy.max_queue})"
-            self._shed("queue_full", reason, wait)
+            return self._shed("queue_full", reason, wait)
         if wait * 1000 > policy.max_queue_delay_ms:
             reason = (
                 f"inference is at capacity: queued work would take {wait * 1000:.0f} ms, "
                 f"the limit is {policy.max_queue_delay_ms:.0f} ms (INFERENCE_MAX_QUEUE_DELAY_MS)"
             )
-            self._shed("over_capacity", reason, wait)
+            return self._shed("over_capacity", reason, wait)
+        return None
 
-    def _shed(self, reason: str, detail: str, wait_s: float) -> None:
+    def _shed(self, reason: str, detail: str, wait_s: float) -> OverloadedError:
         self._metrics.shed.labels(reason).inc()
-        raise OverloadedError(f"{detail}; retry later", retry_after_s=min(30.0, max(1.0, math.ceil(wait_s))))
+        return OverloadedError(f"{detail}; retry later", retry_after_s=min(30.0, max(1.0, math.ceil(wait_s))))
 
     # -- inference thread ---------------------------------------------------------------------------------
-    def _take_batch(self) -> list[_Pending] | None:
+    def _take_batch(self) -> list[Ticket] | None:
         """The next batch in arrival order, within the token budget; drops dead requests on the way."""
         policy = self.policy
         with self._cond:
             budget = policy.pass_budget(self._tokens_per_s)
-            batch: list[_Pending] = []
+            batch: list[Ticket] = []
             cost = texts = 0
             wait_until: float | None = None
             while True:
@@ -235,14 +231,14 @@ class MicroBatcher:
             self._metrics.queue_depth.set(self._queued_texts)
             return batch
 
-    def _dequeue(self, item: _Pending) -> None:
+    def _dequeue(self, item: Ticket) -> None:
         self._queue.popleft()
         item.taken = True
         if not item.abandoned:  # an abandoned request was uncounted when its caller left
             self._queued_texts -= len(item.texts)
             self._queued_cost -= item.cost
 
-    def _drop(self, item: _Pending, reason: str, now: float) -> None:
+    def _drop(self, item: Ticket, reason: str, now: float) -> None:
         self._metrics.dropped.labels(reason).inc()
         if reason == "deadline":
             waited = (now - item.enqueued) * 1000
@@ -266,7 +262,7 @@ class MicroBatcher:
         for item in leftovers:
             _resolve(item, error=NotReadyError("the server is shutting down"))
 
-    def _process(self, batch: list[_Pending]) -> None:
+    def _process(self, batch: list[Ticket]) -> None:
         model = self._current_model()  # read once: the whole batch uses one version
         if model is None:
             for item in batch:
@@ -279,7 +275,7 @@ class MicroBatcher:
         self._metrics.batch_tokens.observe(sum(item.cost for item in batch))
         self._predict(model, batch)
 
-    def _predict(self, model: LoadedModel, batch: list[_Pending]) -> None:
+    def _predict(self, model: LoadedModel, batch: list[Ticket]) -> None:
         texts = [t for item in batch for t in item.texts]
         started = time.perf_counter()
         try:
@@ -307,7 +303,7 @@ class MicroBatcher:
             offset += n
 
 
-def _resolve(item: _Pending, result: BatchResult | None = None, error: BaseException | None = None) -> None:
+def _resolve(item: Ticket, result: BatchResult | None = None, error: BaseException | None = None) -> None:
     def settle() -> None:
         if item.future.done():  # the request was cancelled meanwhile
             return

@@ -10,6 +10,7 @@ from agnews_core.http_edge.errors import (
     STATUS_OF,
     UpstreamError,
     install_error_handlers,
+    retry_after,
     status_of,
     validation_sentence,
 )
@@ -30,6 +31,7 @@ __all__ = [
     "missing_key",
     "openapi_body",
     "require_admin",
+    "retry_after",
     "send_json_error",
     "status_of",
     "validation_sentence",

@@ -51,6 +51,11 @@ class UpstreamError(AgnewsError):
         self.headers = headers or {}
 
 
+def retry_after(exc: OverloadedError) -> str:
+    """The Retry-After header value of a 429: whole seconds, at least 1 (handlers and pre-routing checks alike)."""
+    return str(max(1, round(exc.retry_after_s)))
+
+
 def status_of(exc: AgnewsError, table: ErrorTable = STATUS_OF) -> int:
     if isinstance(exc, UpstreamError):
         return exc.status
@@ -76,7 +81,7 @@ def install_error_handlers(app: FastAPI, overrides: ErrorTable = ()) -> None:
         status = status_of(exc, table)
         headers = dict(exc.headers) if isinstance(exc, UpstreamError) else {}
         if isinstance(exc, OverloadedError):
-            headers["Retry-After"] = str(max(1, round(exc.retry_after_s)))
+            headers["Retry-After"] = retry_after(exc)
         if status >= 500 and not isinstance(exc, UpstreamError):
             log.warning("%s %s -> %d: %s", request.method, request.url.path, status, exc)
         return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers)
