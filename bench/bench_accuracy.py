@@ -11,11 +11,17 @@ transformers, at the trained max length), with the fp32 figure beside it. Recipe
   recipe (same fine-tuning, no blend) under the same budget, so the paired test against it isolates the blend;
 - `minilm`: minilm alone (only needed without `minilm-blend`), `minilm-lld`: minilm with layer-wise
   learning-rate decay 0.8, `minilm-3ep`: the previous default exactly (3 epochs, no budget: about an hour),
-  `minilm-blend-budget`: the default blend with 6 epochs as the bound, so the time budget ends training.
+  `minilm-blend-budget`: the default blend with 6 epochs as the bound, so the time budget ends training,
+  `minilm-blend-ema`: the default blend whose transformer keeps a moving average of its weights (decay 0.999,
+  validated and saved) and trains with label smoothing 0.1; its transformer part is scored alone as
+  `minilm-blend-ema/transformer`.
 
 Each row: training wall minutes and process CPU minutes, served accuracy with its 95% Wilson interval,
 macro-F1, fp32 accuracy. Then exact McNemar tests (two-sided) of each recipe against tfidf and against the
-previous default. The last line is one JSON object. Goal: >= 93.7% served within 60 training minutes.
+previous default, and against the current default `minilm-blend` when it ran. `--predictions-out FILE` keeps
+every row's test predictions; `--pair-with FILE` pairs this run's recipes with such an earlier run's (same
+test rows, checked), so a new recipe can be tested against the default without training the default again.
+The last line is one JSON object. Goal: >= 93.7% served within 60 training minutes.
 
     python bench/bench_accuracy.py --data ../shared/data/agnews   # 45 training min + tfidf + scoring (untimed)
     python bench/bench_accuracy.py --data ../shared/data/agnews --budget-min 5 --max-train-samples 8000  # smoke
@@ -37,6 +43,7 @@ import numpy as np
 GOAL_ACCURACY = 0.937
 GOAL_MINUTES = 60.0
 PREVIOUS_DEFAULT = "minilm"
+CURRENT_DEFAULT = "minilm-blend"
 BASELINE = "tfidf"
 
 RECIPES: dict[str, dict[str, Any]] = {
@@ -47,6 +54,7 @@ RECIPES: dict[str, dict[str, Any]] = {
     "minilm-3ep": {"preset": "minilm", "epochs": 3.0, "time_budget_min": 24 * 60.0},
     # the default's blend with the 45-minute budget, not 3 epochs, ending training (3.7 epochs ran on 2 cores)
     "minilm-blend-budget": {"preset": "minilm-blend", "epochs": 6.0},
+    "minilm-blend-ema": {"preset": "minilm-blend", "ema_decay": 0.999, "label_smoothing": 0.1},
 }
 
 
@@ -74,7 +82,7 @@ def score(
     from agnews_trainer.types import TrainingConfig
 
     labels = splits.test["label"].to_numpy()
-    max_length = int(RECIPES.get(name, {}).get("max_length", TrainingConfig().max_length))
+    max_length = int(RECIPES.get(name.split("/")[0], {}).get("max_length", TrainingConfig().max_length))
     texts = splits.test["text"].tolist()
     _, metrics, pred, _ = score_as_served(
         model_dir, kind, texts, labels, max_length=max_length, cache_dir=work / "compiled" / name
@@ -104,11 +112,15 @@ def run_recipes(args: argparse.Namespace, splits: Any, work: Path) -> list[dict[
         if result.kind == "blend":
             tfidf_min = float(result.stats["tfidf"].get("seconds", 0.0)) / 60
             part_min = float(result.stats.get("train_seconds", 0.0)) / 60
+            # The default's transformer part is minilm fine-tuned alone: the previous default's recipe, under the
+            # same budget. Every blend trains the same tfidf (same code, rows and seed): scored once.
+            part = PREVIOUS_DEFAULT if name == CURRENT_DEFAULT else f"{name}/transformer"
             for recipe, folder, kind, minutes, note in (
                 (BASELINE, "tfidf", "tfidf", tfidf_min, "the blend's tfidf part"),
-                # minilm fine-tuned alone: the previous default's recipe, under the same budget.
-                (PREVIOUS_DEFAULT, "transformer", "transformers", part_min, "the blend's transformer part"),
+                (part, "transformer", "transformers", part_min, "the blend's transformer part"),
             ):
+                if any(r["recipe"] == recipe for r in rows):
+                    continue
                 rows.append(score(recipe, result.model_dir / folder, kind, splits, work, (minutes, 0.0)))
                 rows[-1].update(cpu_min=None, note=note)  # CPU time is not separable within the blend
                 _show(rows[-1])
@@ -124,16 +136,20 @@ def _show(row: dict[str, Any]) -> None:
     print(json.dumps({"row": {k: v for k, v in row.items() if k != "_pred"}}), flush=True)
 
 
-def paired(rows: list[dict[str, Any]], labels: np.ndarray) -> list[dict[str, Any]]:
-    """Exact McNemar test of each recipe against tfidf and against the previous default."""
+def paired(
+    rows: list[dict[str, Any]], labels: np.ndarray, earlier: dict[str, np.ndarray] | None = None
+) -> list[dict[str, Any]]:
+    """Exact McNemar test of each recipe against tfidf, the previous and the current default, and `earlier` rows."""
     from agnews_trainer.stats import paired_test
 
     by_name = {r["recipe"]: r for r in rows}
+    by_name |= {name: {"recipe": name, "_pred": pred} for name, pred in (earlier or {}).items()}
+    references = [BASELINE, PREVIOUS_DEFAULT, CURRENT_DEFAULT, *(earlier or {})]
     tests = []
     for row in rows:
         if row["recipe"] == BASELINE:
             continue
-        for reference in (BASELINE, PREVIOUS_DEFAULT):
+        for reference in references:
             if reference in by_name and row["recipe"] != reference:
                 t = paired_test(labels, row["_pred"], by_name[reference]["_pred"])
                 tests.append(
@@ -150,6 +166,31 @@ def paired(rows: list[dict[str, Any]], labels: np.ndarray) -> list[dict[str, Any
     return tests
 
 
+def _labels_digest(labels: np.ndarray) -> str:
+    import hashlib
+
+    return hashlib.sha256(np.asarray(labels, dtype=np.int64).tobytes()).hexdigest()[:16]
+
+
+def save_predictions(path: Path, rows: list[dict[str, Any]], labels: np.ndarray) -> None:
+    """Each row's test predictions, with a digest of the test labels so a later run can check it pairs rows."""
+    data = {
+        "test_rows": len(labels),
+        "labels_digest": _labels_digest(labels),
+        "when": time.strftime("%Y-%m-%d"),
+        "predictions": {r["recipe"]: np.asarray(r["_pred"]).astype(int).tolist() for r in rows},
+    }
+    path.write_text(json.dumps(data))
+
+
+def load_predictions(path: Path, labels: np.ndarray) -> dict[str, np.ndarray]:
+    """An earlier run's predictions, named "<recipe>@<date>"; refused unless scored on the same test rows."""
+    data = json.loads(path.read_text())
+    if data.get("labels_digest") != _labels_digest(labels):
+        raise SystemExit(f"{path}: scored on other test rows than this run ({data.get('test_rows')} rows)")
+    return {f"{name}@{data['when']}": np.asarray(pred) for name, pred in data["predictions"].items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, required=True, help="folder with train.csv and test.csv")
@@ -160,6 +201,8 @@ def main() -> None:
     parser.add_argument("--max-train-samples", type=int, default=None, help="train on a stratified subset (smoke runs)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: physical cores)")
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--predictions-out", type=Path, help="write every row's test predictions here (JSON)")
+    parser.add_argument("--pair-with", type=Path, help="an earlier run's --predictions-out: pair with its rows")
     args = parser.parse_args()
     args.recipes = [r.strip() for r in args.recipes.split(",") if r.strip()]
     unknown = sorted(set(args.recipes) - set(RECIPES))
@@ -174,7 +217,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="agnews-accuracy-") as tmp:
         rows = run_recipes(args, splits, Path(tmp))
     labels = splits.test["label"].to_numpy()
-    tests = paired(rows, labels)
+    earlier = load_predictions(args.pair_with, labels) if args.pair_with else None
+    tests = paired(rows, labels, earlier)
+    if args.predictions_out:
+        save_predictions(args.predictions_out, rows, labels)
     print()
     subset = f" (subset: {args.max_train_samples} train rows)" if args.max_train_samples else ""
     print(f"train {len(splits.train)} rows{subset}, validation {len(splits.validation)}, test {len(splits.test)}")

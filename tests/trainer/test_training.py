@@ -167,3 +167,41 @@ def test_early_stopping_restores_the_best_weights(tiny_config, splits: Splits, t
 def test_max_train_samples_subsamples_stratified(tiny_config, splits: Splits, tmp_path: Path) -> None:
     result = train_model(tiny_config(max_train_samples=40, max_steps=2), splits, tmp_path / "model")
     assert result.stats["train_rows"] == 40
+
+
+def test_moving_average_is_validated_saved_and_resumed(tiny_config, splits: Splits, tmp_path: Path) -> None:
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    cfg = tiny_config(max_steps=24, evals_per_epoch=1, ema_decay=0.9, label_smoothing=0.1)
+    reference = train_model(cfg, splits, tmp_path / "ref" / "model")
+    assert reference.stats["ema_decay"] == 0.9 and reference.stats["label_smoothing"] == 0.1
+
+    # What was saved is the average (the best validated one), not the weights the optimizer left.
+    last = tmp_path / "ref" / "checkpoints" / "last"
+    trained = torch.load(last / "model.pt", weights_only=True)
+    average = torch.load(last / "average.pt", weights_only=True)
+    history = reference.stats["eval_history"]
+    final_is_best = history[-1]["accuracy"] >= max(h["accuracy"] for h in history)
+    kept = average["shadow"] if final_is_best else torch.load(last / "best.pt", weights_only=True)
+    saved = AutoModelForSequenceClassification.from_pretrained(reference.model_dir).state_dict()
+    name = "classifier.weight"
+    torch.testing.assert_close(saved[name], kept[name].to(saved[name].dtype))
+    assert not torch.allclose(saved[name], trained[name])
+
+    # Interrupted and resumed, the average continues where it was: the same model as the uninterrupted run.
+    calls = {"n": 0}
+
+    def cancel_after_10() -> bool:
+        calls["n"] += 1
+        return calls["n"] > 10
+
+    train_model(cfg, splits, tmp_path / "run" / "model", cancel=cancel_after_10)
+    resumed = train_model(cfg, splits, tmp_path / "run" / "model")
+    assert resumed.stats["resumed_from_step"] == 10
+    texts = splits.test["text"].tolist()
+    np.testing.assert_allclose(
+        predict_proba(resumed.model_dir, "transformers", texts),
+        predict_proba(reference.model_dir, "transformers", texts),
+        atol=1e-4,
+    )

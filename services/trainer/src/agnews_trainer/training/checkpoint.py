@@ -1,7 +1,8 @@
 """Checkpoints: enough to continue a run exactly where it stopped.
 
 A checkpoint folder holds the model and optimizer state, the loop state (step, training clock, best
-validation accuracy, early-stopping counter, history), the RNG states, and the best weights so far. The sampler
+validation accuracy, early-stopping counter, history), the RNG states, the best weights so far and, when the run
+keeps one, the moving average of the weights (averaging.py). The sampler
 position is the step itself (see data.py). It is written to a temporary folder and swapped in with renames, so
 a crash mid-save leaves the previous checkpoint intact.
 """
@@ -76,6 +77,7 @@ def save_checkpoint(
     model_state: dict[str, torch.Tensor],
     optimizer_state: dict[str, Any],
     best_state: dict[str, torch.Tensor] | None,
+    average_state: dict[str, Any] | None = None,
 ) -> Path:
     """Write a checkpoint to work_dir/last atomically; return its folder."""
     work_dir.mkdir(parents=True, exist_ok=True)
@@ -87,6 +89,8 @@ def save_checkpoint(
     torch.save(rng_state(), tmp / "rng.pt")
     if best_state is not None:
         torch.save(best_state, tmp / "best.pt")
+    if average_state is not None:
+        torch.save(average_state, tmp / "average.pt")
     (tmp / STATE_FILE).write_text(json.dumps(asdict(state), indent=1))
     shutil.rmtree(old, ignore_errors=True)
     if final.exists():
@@ -109,6 +113,10 @@ class Checkpoint:
 
     def best_state(self) -> dict[str, torch.Tensor] | None:
         path = self.folder / "best.pt"
+        return dict(torch.load(path, map_location="cpu", weights_only=True)) if path.exists() else None
+
+    def average_state(self) -> dict[str, Any] | None:
+        path = self.folder / "average.pt"
         return dict(torch.load(path, map_location="cpu", weights_only=True)) if path.exists() else None
 
     def restore_rng(self) -> None:

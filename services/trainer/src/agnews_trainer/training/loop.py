@@ -2,7 +2,8 @@
 
 Per CPU-second it does little besides the model's own math: length-bucketed batches padded per batch, fused
 AdamW, a budget-aware linear schedule, validation a few times per epoch on length-sorted larger batches in
-inference mode, early stopping that restores the best weights, and atomic checkpoints for resume.
+inference mode, early stopping that restores the best weights, atomic checkpoints for resume and, as knobs, a
+moving average of the weights (averaging.py) and label smoothing.
 """
 
 from __future__ import annotations
@@ -13,17 +14,20 @@ import shutil
 import sys
 import time
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from agnews_core.errors import ConfigError
 from agnews_core.labels import NUM_LABELS, id2label, label2id
 from tqdm.auto import tqdm
 
 from ..types import CancelFn, ProgressFn, Splits, TrainingConfig, TrainResult
+from .averaging import WeightAverage
 from .checkpoint import LoopState, find_checkpoint, fingerprint, save_checkpoint
 from .data import bucketed_batches, steps_per_epoch, stratified_subsample
 from .optim import make_optimizer, set_learning_rate
@@ -142,6 +146,7 @@ class _Run:
         model = load_model(self.resolved, self.tokenizer)
         optimizer = make_optimizer(model, self.lr, cfg.weight_decay, cfg.layer_lr_decay)
         self.model, self.optimizer = self.acc.prepare(model, optimizer)
+        self.average = WeightAverage(self.unwrapped, cfg.ema_decay) if cfg.ema_decay else None
         self.state = LoopState(
             fingerprint=fingerprint(
                 model=self.resolved.base_model,
@@ -155,6 +160,8 @@ class _Run:
                 epochs=cfg.epochs,
                 max_steps=cfg.max_steps,
                 layer_lr_decay=cfg.layer_lr_decay,
+                ema_decay=cfg.ema_decay,
+                label_smoothing=cfg.label_smoothing,
                 world=self.world,
                 precision=str(self.acc.mixed_precision),
             )
@@ -172,6 +179,9 @@ class _Run:
         ck.restore_rng()
         self.state = ck.state
         self.best = ck.best_state() if self.main else None
+        average = ck.average_state()
+        if self.average is not None and average is not None:
+            self.average.load_state_dict(average)
         self.resumed_from = self.state.step
         log.info("resuming from %s at step %d", ck.folder, self.state.step)
 
@@ -216,8 +226,30 @@ class _Run:
         # Inference runs about 3x faster per example than a training step (no backward, no optimizer).
         return len(self.val_labels) / (3.0 * self.state.examples / self.state.step_seconds)
 
+    def _evaluated_weights(self) -> AbstractContextManager[None]:
+        """The weights validation judges and keeps: the moving average when the run has one."""
+        return self.average.swapped_in(self.unwrapped) if self.average is not None else nullcontext()
+
     def _evaluate(self) -> float:
         t0 = time.perf_counter()
+        with self._evaluated_weights():
+            accuracy, loss = self._validation_pass()
+        s = self.state
+        s.history.append({"step": s.step, "accuracy": accuracy, "loss": loss, "train_seconds": self.clock.seconds()})
+        if accuracy > s.best_accuracy:
+            s.best_accuracy, s.best_step, s.evals_without_improvement = accuracy, s.step, 0
+            if self.main:
+                with self._evaluated_weights():
+                    self.best = _cpu_copy(self.unwrapped)
+        else:
+            s.evals_without_improvement += 1
+        self.last_eval_s = time.perf_counter() - t0
+        log.info("step %d: validation accuracy %.4f loss %.4f (%.1fs)", s.step, accuracy, loss, self.last_eval_s)
+        self._report(self._fraction(), f"step {s.step}: validation accuracy {accuracy:.4f}")
+        return accuracy
+
+    def _validation_pass(self) -> tuple[float, float]:
+        """(accuracy, mean log loss) of the model's current weights on the validation rows, all processes."""
         logits, rows = predict_logits(
             self.unwrapped,
             self.val_enc,
@@ -238,25 +270,18 @@ class _Run:
         if self.world > 1:
             sums = self.acc.reduce(sums, reduction="sum")
         correct, loss_sum, n = (float(x) for x in sums.cpu())
-        accuracy, loss = correct / n, loss_sum / n
-        s = self.state
-        s.history.append({"step": s.step, "accuracy": accuracy, "loss": loss, "train_seconds": self.clock.seconds()})
-        if accuracy > s.best_accuracy:
-            s.best_accuracy, s.best_step, s.evals_without_improvement = accuracy, s.step, 0
-            if self.main:
-                self.best = _cpu_copy(self.unwrapped)
-        else:
-            s.evals_without_improvement += 1
-        self.last_eval_s = time.perf_counter() - t0
-        log.info("step %d: validation accuracy %.4f loss %.4f (%.1fs)", s.step, accuracy, loss, self.last_eval_s)
-        self._report(self._fraction(), f"step {s.step}: validation accuracy {accuracy:.4f}")
-        return accuracy
+        return correct / n, loss_sum / n
 
     def _checkpoint(self) -> None:
         self.state.train_seconds = self.clock.seconds()
         if self.main:
             folder = save_checkpoint(
-                self.work_dir, self.state, self.unwrapped.state_dict(), self.optimizer.state_dict(), self.best
+                self.work_dir,
+                self.state,
+                self.unwrapped.state_dict(),
+                self.optimizer.state_dict(),
+                self.best,
+                self.average.state_dict() if self.average is not None else None,
             )
             if self.on_checkpoint is not None:
                 self.on_checkpoint(folder)
@@ -312,13 +337,17 @@ class _Run:
                 }
                 lr = self.schedule.lr(s.step, self.clock.seconds())
                 set_learning_rate(self.optimizer, lr)
+                labels = batch.pop("labels")
                 with self.acc.autocast():
-                    loss = self.model(**batch).loss
+                    logits = self.model(**batch).logits
+                loss = F.cross_entropy(logits.float(), labels, label_smoothing=cfg.label_smoothing)
                 self.acc.backward(loss)
                 if cfg.max_grad_norm:
                     self.acc.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
                 self.optimizer.step()
                 self.optimizer.zero_grad(set_to_none=True)
+                if self.average is not None:
+                    self.average.update(self.unwrapped)
                 loss_sum += loss.detach()
                 loss_n += 1
                 s.step += 1
@@ -349,11 +378,13 @@ class _Run:
             self._evaluate()
         self._checkpoint()
         if self.main:
-            # Current weights were either just evaluated (keep them unless an earlier pass was better) or,
-            # when cancelled, never evaluated (prefer the best evaluated ones).
+            # Current weights (their average, when kept) were either just evaluated (keep them unless an earlier
+            # pass was better) or, when cancelled, never evaluated (prefer the best evaluated ones).
             evaluated = bool(s.history) and s.history[-1]["step"] == s.step
             if self.best is not None and (not evaluated or s.best_accuracy > s.history[-1]["accuracy"]):
                 self.unwrapped.load_state_dict(self.best)
+            elif self.average is not None:
+                self.average.copy_to(self.unwrapped)
             self._save_model()
         self.acc.wait_for_everyone()
 
@@ -387,6 +418,8 @@ class _Run:
             "eval_history": s.history,
             "resumed_from_step": self.resumed_from,
             "learning_rate": self.lr,
+            "ema_decay": self.cfg.ema_decay,
+            "label_smoothing": self.cfg.label_smoothing,
             "batch_size": self.batch_size,
             "max_length": self.cfg.max_length,
             "train_rows": len(self.train_labels),
