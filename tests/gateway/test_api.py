@@ -188,3 +188,28 @@ def test_public_status_names_no_address(make_client: Make) -> None:
     assert status.status_code == 503
     assert status.json()["detail"] == "not ready: the inference service is unavailable"
     assert "/readyz" not in client.get("/openapi.json").json()["paths"]
+
+
+def test_classify_is_served_without_dependency_solving_and_answers_the_same(make_client: Make) -> None:
+    """POST /v1/classify runs its handler bare (agnews_core.http_edge.serve_bare): the declared route's
+    dependencies, overridden here to fail, never run, while keys, bodies, errors and metrics behave as before."""
+    from agnews_gateway.deps import get_caller, get_inference
+
+    def never() -> None:
+        raise AssertionError("the declared classify route ran")
+
+    client = make_client(client_keys="reader=reader-secret-key-0123456789", anonymous_access=False)
+    client.app.dependency_overrides.update({get_caller: never, get_inference: never})  # type: ignore[attr-defined]
+    anonymous = client.post("/v1/classify", json={"texts": ["a"]})
+    assert anonymous.status_code == 401 and anonymous.headers["www-authenticate"] == "Bearer"
+    assert anonymous.json()["detail"] == "this route needs an API key: send 'Authorization: Bearer <key>'"
+    wrong_key = client.post("/v1/classify", json={"texts": ["a"]}, headers={"Authorization": "Bearer nope"})
+    assert wrong_key.status_code == 403 and wrong_key.json()["detail"] == "this API key is not valid"
+    reader = {"Authorization": "Bearer reader-secret-key-0123456789"}
+    assert client.post("/v1/classify", json={"texts": 1}, headers=reader).status_code == 422
+    down = client.post("/v1/classify", json={"texts": ["a"]}, headers=reader)  # inference: a closed port
+    assert down.status_code == 503 and down.json()["detail"]
+    other_method = client.get("/v1/classify")
+    assert other_method.status_code == 405 and other_method.json()["detail"] == "Method Not Allowed"
+    metrics = client.get("/metrics").text
+    assert 'route="/v1/classify",service="gateway",status="503"' in metrics.replace('method="POST",', "")

@@ -7,6 +7,7 @@ import math
 import httpx
 import pytest
 from agnews_core import labels
+from conftest import serve  # at import time: another folder's conftest may hold the name when tests run
 
 SPORTS = "Federer beats Roddick to win his fifth Wimbledon title in a five-set final on Sunday."
 ARTICLE = {"title": "Oil prices climb", "description": "Crude rose 3% on Tuesday as OPEC supply fears grew."}
@@ -61,3 +62,26 @@ def test_tfidf_model_gets_the_obvious_ones_right(make_registry_with_champion, ma
         )
         assert [p["label"] for p in resp.json()["predictions"]] == ["Sports", "Sci/Tech"]
         assert [p["label_id"] for p in resp.json()["predictions"]] == [2, 4]
+
+
+def test_classify_is_served_without_dependency_solving(make_registry_with_champion, make_settings) -> None:
+    """The declared route's dependencies, overridden to fail, never run (agnews_core.http_edge.serve_bare):
+    answers, limits and the request metrics are the handler's alone."""
+    from agnews_inference.app import create_app
+    from agnews_inference.deps import get_batcher, get_prediction_log, get_settings
+
+    def never() -> None:
+        raise AssertionError("the declared classify route ran")
+
+    registry, version = make_registry_with_champion("tfidf")
+    app = create_app(make_settings(registry.uri, max_items=2))
+    # (not get_metrics: /metrics below needs it)
+    app.dependency_overrides.update({d: never for d in (get_batcher, get_prediction_log, get_settings)})
+    with serve(app) as url:
+        ok = httpx.post(f"{url}/v1/classify", json={"texts": [SPORTS]})
+        assert ok.status_code == 200 and ok.json()["model_version"] == version
+        assert ok.json()["predictions"][0]["label"] == "Sports"
+        too_many = httpx.post(f"{url}/v1/classify", json={"texts": ["a", "b", "c"]})
+        assert too_many.status_code == 413 and "INFERENCE_MAX_ITEMS" in too_many.json()["detail"]
+        metrics = httpx.get(f"{url}/metrics").text
+        assert 'route="/v1/classify",service="inference",status="200"' in metrics.replace('method="POST",', "")

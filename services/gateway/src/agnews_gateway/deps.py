@@ -19,6 +19,7 @@ from agnews_core.registry import ModelRegistry
 from agnews_core.schemas import Job
 from agnews_core.storage import ArtifactStore
 from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials
 
 from agnews_gateway.inference_client import InferenceClient
 from agnews_gateway.metrics import GatewayMetrics
@@ -103,6 +104,11 @@ class Caller:
 
 async def get_caller(settings: SettingsDep, creds: BearerDep) -> Caller:
     """Classify, batch and job routes: a valid key, or no key where anonymous access is allowed."""
+    return caller_of(settings, creds)
+
+
+def caller_of(settings: GatewaySettings, creds: HTTPAuthorizationCredentials | None) -> Caller:
+    """`get_caller` as a plain function, for handlers served without dependency solving."""
     key = identify(settings.key_ring, creds)
     if key is None:
         if not settings.anonymous_allowed:

@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import redis.asyncio as aioredis
-from agnews_core.http_edge import StreamingBodyLimit, install_error_handlers
+from agnews_core.http_edge import StreamingBodyLimit, install_error_handlers, serve_bare
 from agnews_core.http_metrics import MetricsMiddleware
 from agnews_core.jobs import JobStore
 from fastapi import FastAPI
@@ -121,6 +121,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     install_error_handlers(app)
     for module in (classify, batch_jobs, training_jobs, jobs, models, feedback, monitoring, shadow, health):
         app.include_router(module.router)
+    serve_bare(app, "/v1/classify", "POST", classify.answer)  # the hot path, without dependency solving
     # outermost last: metrics see every answer; the rate limit runs before the body is read, the key
     # guard and routing; the body limit counts bytes as the handler pulls them
     app.add_middleware(StreamingBodyLimit, limit_for=body_limit_for(settings))

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from agnews_core.auth import KeyRing, parse_keys
-from agnews_core.http_edge import StreamingBodyLimit
+from agnews_core.http_edge import StreamingBodyLimit, serve_bare
 from agnews_core.http_metrics import MetricsMiddleware
 from fastapi import FastAPI
 
@@ -57,6 +57,7 @@ def create_app(settings: InferenceSettings | None = None) -> FastAPI:
     app.state.key_ring = KeyRing(parse_keys(",".join(settings.admin_keys), "admin", "INFERENCE_ADMIN_KEYS"))
     for router in (health.router, classify.router, models.router, metrics.router):
         app.include_router(router)
+    serve_bare(app, "/v1/classify", "POST", classify.answer)  # the hot path, without dependency solving
     install_error_handlers(app)
     app.add_middleware(
         StreamingBodyLimit, limit_for=lambda _scope: (settings.max_body_bytes, "INFERENCE_MAX_BODY_BYTES")

@@ -4,7 +4,7 @@ Gateway and inference both build their apps with these, so a hostile request mee
 same `{"detail": "..."}` bodies) whichever service it reaches. Needs the `agnews-core[http]` extra.
 """
 
-from agnews_core.http_edge.asgi import send_json_error
+from agnews_core.http_edge.asgi import BareEndpoint, send_json_error, serve_bare
 from agnews_core.http_edge.body_limit import BodyTooLargeError, StreamingBodyLimit
 from agnews_core.http_edge.errors import (
     STATUS_OF,
@@ -15,14 +15,24 @@ from agnews_core.http_edge.errors import (
     validation_sentence,
 )
 from agnews_core.http_edge.json_body import json_body, openapi_body
-from agnews_core.http_edge.keys import BearerDep, bearer_secret, forbidden, identify, missing_key, require_admin
+from agnews_core.http_edge.keys import (
+    BearerDep,
+    bearer_from_header,
+    bearer_secret,
+    forbidden,
+    identify,
+    missing_key,
+    require_admin,
+)
 
 __all__ = [
     "STATUS_OF",
+    "BareEndpoint",
     "BearerDep",
     "BodyTooLargeError",
     "StreamingBodyLimit",
     "UpstreamError",
+    "bearer_from_header",
     "bearer_secret",
     "forbidden",
     "identify",
@@ -33,6 +43,7 @@ __all__ = [
     "require_admin",
     "retry_after",
     "send_json_error",
+    "serve_bare",
     "status_of",
     "validation_sentence",
 ]

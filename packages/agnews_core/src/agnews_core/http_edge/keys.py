@@ -6,11 +6,20 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security.utils import get_authorization_scheme_param
 
 from agnews_core.auth import ApiKey, KeyRing
 
 _bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <key>")
 BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+
+def bearer_from_header(authorization: str | None) -> HTTPAuthorizationCredentials | None:
+    """What `BearerDep` gives, from the raw header: for handlers served without dependency solving."""
+    scheme, credentials = get_authorization_scheme_param(authorization)
+    if not (authorization and scheme and credentials) or scheme.lower() != "bearer":
+        return None
+    return HTTPAuthorizationCredentials(scheme=scheme, credentials=credentials)
 
 
 def bearer_secret(creds: HTTPAuthorizationCredentials | None) -> str | None:

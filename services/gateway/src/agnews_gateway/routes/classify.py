@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from agnews_core.http_edge import json_body, openapi_body
+from agnews_core.http_edge import bearer_from_header, json_body, openapi_body
 from agnews_core.schemas import ClassifyRequest, ClassifyResponse
 from fastapi import APIRouter, Request, Response
 
-from agnews_gateway.deps import CallerDep, InferenceDep
+from agnews_gateway.deps import CallerDep, InferenceDep, Resources, caller_of
+from agnews_gateway.settings import GatewaySettings
 
 router = APIRouter(prefix="/v1", tags=["classify"])
 
@@ -36,10 +37,20 @@ EXAMPLE = {
         503: {"description": "the inference service is down or still loading a model"},
     },
 )
-async def classify(request: Request, inference: InferenceDep, _caller: CallerDep) -> Response:
+async def classify(request: Request, _inference: InferenceDep, _caller: CallerDep) -> Response:
     """Classify texts or articles into World, Sports, Business or Sci/Tech."""
-    # Validated by hand (the hot path: agnews_core.http_edge.json_body), then sent on as the bytes it came in:
-    # inference validates it with the same schema, so re-encoding it here would only cost time.
+    # The declaration (its dependencies put the key scheme in the schema); requests are served by `answer`
+    # directly (main.py: serve_bare), without FastAPI's per-request dependency solving.
+    return await answer(request)
+
+
+async def answer(request: Request) -> Response:
+    """The classify route's work: the caller's key, the body validated by hand, the bytes sent on to inference."""
+    settings: GatewaySettings = request.app.state.settings
+    caller_of(settings, bearer_from_header(request.headers.get("authorization")))
+    # Validated by hand (agnews_core.http_edge.json_body), then sent on as the bytes it came in: inference
+    # validates it with the same schema, so re-encoding it here would only cost time.
     await json_body(request, ClassifyRequest)
-    answer = await inference.classify(await request.body())
-    return Response(answer, media_type="application/json")
+    resources: Resources = request.app.state.resources
+    body = await resources.inference.classify(await request.body())
+    return Response(body, media_type="application/json")

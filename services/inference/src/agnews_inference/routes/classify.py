@@ -13,6 +13,8 @@ from fastapi import APIRouter, Request, Response
 from agnews_inference.batcher import BatchResult, MicroBatcher, Ticket
 from agnews_inference.deps import BatcherDep, MetricsDep, PredictionLogDep, SettingsDep
 from agnews_inference.metrics import InferenceMetrics
+from agnews_inference.prediction_log import PredictionLog
+from agnews_inference.settings import InferenceSettings
 
 router = APIRouter(prefix="/v1", tags=["classify"])
 
@@ -22,13 +24,22 @@ CLIENT_GONE = 499  # nginx's "client closed request": nobody reads it, but the a
 @router.post("/classify", response_model=ClassifyResponse, openapi_extra=openapi_body(ClassifyRequest))
 async def create_classification(
     request: Request,
-    settings: SettingsDep,
-    batcher: BatcherDep,
-    metrics: MetricsDep,
-    prediction_log: PredictionLogDep,
+    _settings: SettingsDep,
+    _batcher: BatcherDep,
+    _metrics: MetricsDep,
+    _prediction_log: PredictionLogDep,
 ) -> Response:
     """Classify up to INFERENCE_MAX_ITEMS texts or articles (model input longer than INFERENCE_MAX_CHARS is cut)."""
-    # The hot path: the body is parsed by hand and the answer encoded once (agnews_core.http_edge.json_body).
+    # The declaration; requests are served by `answer` directly (app.py: serve_bare), without FastAPI's
+    # per-request dependency solving.
+    return await answer(request)
+
+
+async def answer(request: Request) -> Response:
+    """The classify route's work: the body parsed by hand and the answer encoded once."""
+    state = request.app.state
+    settings: InferenceSettings = state.settings
+    batcher: MicroBatcher = state.batcher
     body = await json_body(request, ClassifyRequest)
     count = body.items_count()
     if count > settings.max_items:
@@ -43,8 +54,9 @@ async def create_classification(
         return Response(status_code=CLIENT_GONE)
     response = to_response(result)
     # the monitoring seam: ids now, the rest in a thread
+    prediction_log: PredictionLog = state.prediction_log
     prediction_log.stamp(response, result.probs, inputs, result.model.vocabulary)
-    observe(metrics, response)
+    observe(state.metrics, response)
     return Response(response.model_dump_json(), media_type="application/json")
 
 
