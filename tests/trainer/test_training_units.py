@@ -179,3 +179,17 @@ def test_cpu_presets_have_a_bounded_default_budget() -> None:
         assert time_budget_min(TrainingConfig(preset=name, time_budget_min=5), resolved) == 5
     assert resolve_model("minilm-blend").kind == "blend"
     assert PRESETS["sbert"].time_budget_min is None  # GPU presets run their epochs
+
+
+def test_weight_average_and_smoothing_come_from_the_preset_unless_set() -> None:
+    import dataclasses
+
+    from agnews_trainer.training.presets import regularisation
+
+    resolved = resolve_model("minilm")
+    averaged = dataclasses.replace(resolved, preset=dataclasses.replace(PRESETS["minilm"], ema_decay=0.99))
+    assert regularisation(TrainingConfig(preset="minilm"), averaged)[0] == 0.99
+    assert regularisation(TrainingConfig(preset="minilm", ema_decay=0.0, label_smoothing=0.2), averaged) == (0.0, 0.2)
+    assert regularisation(TrainingConfig(preset="tfidf"), resolve_model("tfidf")) == (0.0, 0.0)
+    with pytest.raises(ValueError, match="less than 1"):
+        TrainingConfig(preset="minilm", ema_decay=1.0)

@@ -62,14 +62,16 @@ class TrainingKnobs(BaseModel):
     layer_lr_decay: float = knob(
         1.0, "layer-wise learning-rate decay: layer k below the top gets lr x decay^k (1: off)", gt=0, le=1
     )
-    ema_decay: float = knob(
-        0.0,
+    ema_decay: float | None = knob(
+        None,
         "decay of an exponential moving average of the weights; validation, early stopping and the saved model"
-        " use the average (0: off)",
+        " use the average (0: off; default: the preset's)",
         ge=0,
         lt=1,
     )
-    label_smoothing: float = knob(0.0, "label smoothing of the training loss (0: off)", ge=0, lt=1)
+    label_smoothing: float | None = knob(
+        None, "label smoothing of the training loss (0: off; default: the preset's)", ge=0, lt=1
+    )
     seed: int = knob(42, "random seed (data split, sampling, initialisation)")
     early_stopping_patience: int = knob(2, "validation passes without improvement before stopping (0: off)", ge=0)
     evals_per_epoch: int = knob(2, "validation passes per epoch", ge=1)

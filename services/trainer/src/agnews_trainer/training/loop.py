@@ -32,7 +32,7 @@ from .checkpoint import LoopState, find_checkpoint, fingerprint, save_checkpoint
 from .data import bucketed_batches, steps_per_epoch, stratified_subsample
 from .optim import make_optimizer, set_learning_rate
 from .predict import collator_for, predict_logits
-from .presets import ResolvedModel, hyperparameters, time_budget_min
+from .presets import ResolvedModel, hyperparameters, regularisation, time_budget_min
 from .runtime import configure_threads, make_accelerator, release_accelerator
 from .schedule import Clock, Schedule
 from .tokenize import lengths, load_tokenizer, tokenize_texts
@@ -119,6 +119,7 @@ class _Run:
         cfg = self.cfg
         set_seed(cfg.seed)
         self.lr, self.batch_size = hyperparameters(cfg, self.resolved)
+        self.ema_decay, self.label_smoothing = regularisation(cfg, self.resolved)
         self._report(0.0, f"loading {self.resolved.base_model}")
         self.tokenizer = load_tokenizer(self.resolved.name_or_path)
         train = stratified_subsample(self.splits.train, cfg.max_train_samples, cfg.seed)
@@ -146,7 +147,7 @@ class _Run:
         model = load_model(self.resolved, self.tokenizer)
         optimizer = make_optimizer(model, self.lr, cfg.weight_decay, cfg.layer_lr_decay)
         self.model, self.optimizer = self.acc.prepare(model, optimizer)
-        self.average = WeightAverage(self.unwrapped, cfg.ema_decay) if cfg.ema_decay else None
+        self.average = WeightAverage(self.unwrapped, self.ema_decay) if self.ema_decay else None
         self.state = LoopState(
             fingerprint=fingerprint(
                 model=self.resolved.base_model,
@@ -160,8 +161,8 @@ class _Run:
                 epochs=cfg.epochs,
                 max_steps=cfg.max_steps,
                 layer_lr_decay=cfg.layer_lr_decay,
-                ema_decay=cfg.ema_decay,
-                label_smoothing=cfg.label_smoothing,
+                ema_decay=self.ema_decay,
+                label_smoothing=self.label_smoothing,
                 world=self.world,
                 precision=str(self.acc.mixed_precision),
             )
@@ -340,7 +341,7 @@ class _Run:
                 labels = batch.pop("labels")
                 with self.acc.autocast():
                     logits = self.model(**batch).logits
-                loss = F.cross_entropy(logits.float(), labels, label_smoothing=cfg.label_smoothing)
+                loss = F.cross_entropy(logits.float(), labels, label_smoothing=self.label_smoothing)
                 self.acc.backward(loss)
                 if cfg.max_grad_norm:
                     self.acc.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
@@ -418,8 +419,8 @@ class _Run:
             "eval_history": s.history,
             "resumed_from_step": self.resumed_from,
             "learning_rate": self.lr,
-            "ema_decay": self.cfg.ema_decay,
-            "label_smoothing": self.cfg.label_smoothing,
+            "ema_decay": self.ema_decay,
+            "label_smoothing": self.label_smoothing,
             "batch_size": self.batch_size,
             "max_length": self.cfg.max_length,
             "train_rows": len(self.train_labels),

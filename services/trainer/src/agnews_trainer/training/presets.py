@@ -38,6 +38,8 @@ class Preset:
     package_hint: str | None = None  # what to install when the Hub cannot be reached
     package_path: Callable[[], Path | None] | None = None  # an installed copy, when there is one
     time_budget_min: float | None = None  # default training budget: a CPU default must end at a stated time
+    ema_decay: float = 0.0  # moving average of the weights (averaging.py); 0: off
+    label_smoothing: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -222,3 +224,13 @@ def hyperparameters(config: TrainingConfig, resolved: ResolvedModel) -> tuple[fl
     lr = config.learning_rate or (preset.learning_rate if preset and preset.learning_rate else 3e-5)
     batch = config.batch_size or (preset.batch_size if preset and preset.batch_size else 32)
     return lr, batch
+
+
+def regularisation(config: TrainingConfig, resolved: ResolvedModel) -> tuple[float, float]:
+    """EMA decay and label smoothing: the config's when set, else the preset's, else off."""
+    preset = resolved.preset
+    ema = config.ema_decay if config.ema_decay is not None else (preset.ema_decay if preset else 0.0)
+    smoothing = (
+        config.label_smoothing if config.label_smoothing is not None else (preset.label_smoothing if preset else 0.0)
+    )
+    return ema, smoothing
