@@ -20,7 +20,7 @@ def test_update_is_an_exponential_average_with_a_warm_up() -> None:
     for step in range(1, 6):
         with torch.no_grad():
             weight.add_(1.0)
-        average.update(model)
+        average.update()
         d = effective_decay(0.5, step)
         expected = d * expected + (1 - d) * weight.detach()
     assert effective_decay(0.5, 1) == pytest.approx(2 / 11) and effective_decay(0.5, 100) == 0.5
@@ -33,7 +33,7 @@ def test_swapped_in_holds_the_average_then_restores_the_trained_weights() -> Non
     with torch.no_grad():
         model[0].weight.add_(5.0)
     trained = model[0].weight.detach().clone()
-    with average.swapped_in(model):
+    with average.swapped_in():
         assert not torch.allclose(model[0].weight, trained)
         torch.testing.assert_close(model[0].weight.detach(), average.state_dict()["shadow"]["0.weight"])
     torch.testing.assert_close(model[0].weight.detach(), trained)
@@ -44,7 +44,7 @@ def test_state_round_trips_and_a_mismatched_state_is_refused() -> None:
     average = WeightAverage(model, decay=0.99)
     with torch.no_grad():
         model[0].bias.add_(1.0)
-    average.update(model)
+    average.update()
     restored = WeightAverage(_model(), decay=0.99)
     restored.load_state_dict(average.state_dict())
     assert restored.updates == 1

@@ -121,7 +121,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     install_error_handlers(app)
     for module in (classify, batch_jobs, training_jobs, jobs, models, feedback, monitoring, shadow, health):
         app.include_router(module.router)
-    serve_bare(app, "/v1/classify", "POST", classify.answer)  # the hot path, without dependency solving
+    # the hot path, without dependency solving
+    serve_bare(app, classify.router, "/v1/classify", "POST", classify.answer)
     # outermost last: metrics see every answer; the rate limit runs before the body is read, the key
     # guard and routing; the body limit counts bytes as the handler pulls them
     app.add_middleware(StreamingBodyLimit, limit_for=body_limit_for(settings))

@@ -57,7 +57,8 @@ def create_app(settings: InferenceSettings | None = None) -> FastAPI:
     app.state.key_ring = KeyRing(parse_keys(",".join(settings.admin_keys), "admin", "INFERENCE_ADMIN_KEYS"))
     for router in (health.router, classify.router, models.router, metrics.router):
         app.include_router(router)
-    serve_bare(app, "/v1/classify", "POST", classify.answer)  # the hot path, without dependency solving
+    # the hot path, without dependency solving
+    serve_bare(app, classify.router, "/v1/classify", "POST", classify.answer)
     install_error_handlers(app)
     app.add_middleware(
         StreamingBodyLimit, limit_for=lambda _scope: (settings.max_body_bytes, "INFERENCE_MAX_BODY_BYTES")

@@ -4,7 +4,7 @@ Gateway and inference both build their apps with these, so a hostile request mee
 same `{"detail": "..."}` bodies) whichever service it reaches. Needs the `agnews-core[http]` extra.
 """
 
-from agnews_core.http_edge.asgi import BareEndpoint, send_json_error, serve_bare
+from agnews_core.http_edge.asgi import send_json_error, serve_bare
 from agnews_core.http_edge.body_limit import BodyTooLargeError, StreamingBodyLimit
 from agnews_core.http_edge.errors import (
     STATUS_OF,
@@ -27,7 +27,6 @@ from agnews_core.http_edge.keys import (
 
 __all__ = [
     "STATUS_OF",
-    "BareEndpoint",
     "BearerDep",
     "BodyTooLargeError",
     "StreamingBodyLimit",

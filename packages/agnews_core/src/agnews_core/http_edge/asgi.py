@@ -9,7 +9,8 @@ import json
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.routing import APIRoute
 from starlette.routing import Match, Route
 
 
@@ -49,16 +50,14 @@ class _BareRoute(Route):
         return match, child_scope
 
 
-def serve_bare(app: FastAPI, path: str, method: str, handler: Handler) -> None:
+def serve_bare(app: FastAPI, router: APIRouter, path: str, method: str, handler: Handler) -> None:
     """Answer `method path` with `handler` directly, ahead of the declared route (which keeps the OpenAPI entry).
 
     For the hot routes: FastAPI's per-request dependency solving and wrapping cost a sizeable share of a request
     on a 2-core box (bench/bench_gateway_overhead.py), for routes whose handler needs none of it. The router
     tries routes in order, so the bare one, first, takes every such request; other methods still fall through
-    to the declared route's 405.
+    to the declared route's 405. `router` is where the route is declared (checked, so the schema has it).
     """
-    declared = app.openapi().get("paths", {}).get(path, {})
-    app.openapi_schema = None  # built again on first use, with every route added from here on
-    if method.lower() not in declared:
+    if not any(isinstance(r, APIRoute) and r.path == path and method in (r.methods or ()) for r in router.routes):
         raise LookupError(f"no declared route {method} {path}: declare it first, for the schema")
     app.router.routes.insert(0, _BareRoute(path, BareEndpoint(handler), methods=[method], include_in_schema=False))

@@ -21,46 +21,46 @@ def effective_decay(decay: float, updates: int) -> float:
 
 
 class WeightAverage:
-    """The EMA of a model's floating-point parameters; other parameters and buffers are the model's own."""
+    """The EMA of a model's floating-point parameters; other parameters and buffers are the model's own.
+
+    Bound to the model's parameter tensors once: loading a state dict into the model copies into those same
+    tensors, so the binding holds across resume and best-weights restores.
+    """
 
     def __init__(self, model: Any, decay: float) -> None:
         if not 0.0 < decay < 1.0:
             raise ValueError(f"EMA decay must be in (0, 1), got {decay}")
         self.decay = decay
         self.updates = 0
-        self.names = [n for n, p in model.named_parameters() if p.is_floating_point()]
-        params = dict(model.named_parameters())
-        self.shadow = [params[n].detach().clone().float() for n in self.names]
-
-    def _params(self, model: Any) -> list[torch.Tensor]:
-        params = dict(model.named_parameters())
-        return [params[n] for n in self.names]
+        named = [(n, p) for n, p in model.named_parameters() if p.is_floating_point()]
+        self.names = [n for n, _ in named]
+        self.params = [p for _, p in named]
+        self.shadow = [p.detach().clone().float() for p in self.params]
 
     @torch.no_grad()
-    def update(self, model: Any) -> None:
+    def update(self) -> None:
         """Fold the model's current weights into the average (after an optimizer step)."""
         self.updates += 1
         weight = 1.0 - effective_decay(self.decay, self.updates)
-        current = [p.detach().float() for p in self._params(model)]
-        torch._foreach_lerp_(self.shadow, current, weight)
+        torch._foreach_lerp_(self.shadow, [p.detach().float() for p in self.params], weight)
 
     @torch.no_grad()
-    def copy_to(self, model: Any) -> None:
+    def copy_to_model(self) -> None:
         """Overwrite the model's weights with the average."""
-        for param, avg in zip(self._params(model), self.shadow, strict=True):
+        for param, avg in zip(self.params, self.shadow, strict=True):
             param.copy_(avg.to(param.dtype))
 
     @contextmanager
-    def swapped_in(self, model: Any) -> Iterator[None]:
+    def swapped_in(self) -> Iterator[None]:
         """The model holds the average inside the block and its own trained weights again after it."""
         with torch.no_grad():
-            trained = [p.detach().clone() for p in self._params(model)]
-        self.copy_to(model)
+            trained = [p.detach().clone() for p in self.params]
+        self.copy_to_model()
         try:
             yield
         finally:
             with torch.no_grad():
-                for param, own in zip(self._params(model), trained, strict=True):
+                for param, own in zip(self.params, trained, strict=True):
                     param.copy_(own)
 
     def state_dict(self) -> dict[str, Any]:

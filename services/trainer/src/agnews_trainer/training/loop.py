@@ -229,19 +229,19 @@ class _Run:
 
     def _evaluated_weights(self) -> AbstractContextManager[None]:
         """The weights validation judges and keeps: the moving average when the run has one."""
-        return self.average.swapped_in(self.unwrapped) if self.average is not None else nullcontext()
+        return self.average.swapped_in() if self.average is not None else nullcontext()
 
     def _evaluate(self) -> float:
         t0 = time.perf_counter()
+        s = self.state
         with self._evaluated_weights():
             accuracy, loss = self._validation_pass()
-        s = self.state
+            improved = accuracy > s.best_accuracy
+            if improved and self.main:
+                self.best = _cpu_copy(self.unwrapped)
         s.history.append({"step": s.step, "accuracy": accuracy, "loss": loss, "train_seconds": self.clock.seconds()})
-        if accuracy > s.best_accuracy:
+        if improved:
             s.best_accuracy, s.best_step, s.evals_without_improvement = accuracy, s.step, 0
-            if self.main:
-                with self._evaluated_weights():
-                    self.best = _cpu_copy(self.unwrapped)
         else:
             s.evals_without_improvement += 1
         self.last_eval_s = time.perf_counter() - t0
@@ -348,7 +348,7 @@ class _Run:
                 self.optimizer.step()
                 self.optimizer.zero_grad(set_to_none=True)
                 if self.average is not None:
-                    self.average.update(self.unwrapped)
+                    self.average.update()
                 loss_sum += loss.detach()
                 loss_n += 1
                 s.step += 1
@@ -385,7 +385,7 @@ class _Run:
             if self.best is not None and (not evaluated or s.best_accuracy > s.history[-1]["accuracy"]):
                 self.unwrapped.load_state_dict(self.best)
             elif self.average is not None:
-                self.average.copy_to(self.unwrapped)
+                self.average.copy_to_model()
             self._save_model()
         self.acc.wait_for_everyone()
 
